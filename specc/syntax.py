@@ -1,0 +1,177 @@
+"""Text to parse tree: the Lark parser and syntax errors a person can read."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from specc.errors import Diagnostic, Span, SpecError
+
+#: How each terminal is named in an error message.
+TERMINAL_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "ARROW": "'->'",
+    "EQUAL": "'='",
+    "COLON": "':'",
+    "COMMA": "','",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "MODEL": "'model'",
+    "TASK": "'task'",
+    "INPUT": "'input'",
+    "OUTPUT": "'output'",
+    "TRUE": "'true'",
+    "FALSE": "'false'",
+    "$END": "end of file",
+}
+
+#: The order terminals are listed in, so messages read the same every time.
+_WORD_ORDER = list(TERMINAL_WORDS)
+
+
+def _grammar_text() -> str:
+    """The grammar ships inside the wheel; a source checkout keeps it at top level."""
+    packaged = resources.files("specc").joinpath("grammars/specc.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    checkout = Path(__file__).resolve().parent.parent / "grammars" / "specc.lark"
+    return checkout.read_text(encoding="utf-8")
+
+
+@functools.cache
+def parser() -> Lark:
+    return Lark(
+        _grammar_text(),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+def parse(text: str, path: str | None = None) -> tuple[Tree, list[Token]]:
+    """Parse spec text; returns the tree and the comments (for `fmt`)."""
+    comments: list[Token] = []
+    lark = parser()
+    try:
+        tree = lark.parse(text)
+    except UnexpectedInput as exc:
+        raise SpecError("syntax error", [_describe(exc, text)], path=path, source=text) from None
+    except RecursionError:
+        raise SpecError("the spec nests too deeply to parse", path=path, source=text) from None
+    comments.extend(_comments(text))  # the parser drops ignored tokens; fmt needs them
+    return tree, comments
+
+
+def _comments(text: str) -> list[Token]:
+    """Comments found by a scan that respects strings (a '#' in a string is no comment)."""
+    found: list[Token] = []
+    line, col, i, n = 1, 1, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"' and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            col += min(j, n - 1) + 1 - i
+            i = j + 1
+            continue
+        if ch == "#":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            tok = Token("COMMENT", text[i:j])
+            tok.line, tok.column, tok.end_line, tok.end_column = line, col, line, col + (j - i)
+            found.append(tok)
+            col += j - i
+            i = j
+            continue
+        if ch == "\n":
+            line, col = line + 1, 1
+        else:
+            col += 1
+        i += 1
+    return found
+
+
+def _words(expected: set[str]) -> str:
+    names = sorted(
+        {TERMINAL_WORDS.get(e, f"'{e.lower()}'") for e in expected},
+        key=lambda w: next(
+            (i for i, k in enumerate(_WORD_ORDER) if TERMINAL_WORDS[k] == w), len(_WORD_ORDER)
+        ),
+    )
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _token_text(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    return f"'{tok}'"
+
+
+def _previous_token(text: str, line: int, column: int) -> str | None:
+    """The last token before a position, to say "after 'h'"."""
+    lark = parser()
+    prev = None
+    try:
+        for tok in lark.lex(text[: _offset(text, line, column)]):
+            prev = tok
+    except UnexpectedInput:
+        return None
+    return str(prev) if prev is not None else None
+
+
+def _offset(text: str, line: int, column: int) -> int:
+    lines = text.split("\n")
+    return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
+
+
+def _describe(exc: UnexpectedInput, text: str) -> Diagnostic:
+    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
+        tok = exc.token
+        span = Span(
+            tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
+        )
+        expected = set(exc.expected) - {"COMMENT"}
+        prev = _previous_token(text, tok.line, tok.column)
+        after = f" after '{prev}'" if prev else ""
+        message = f"expected {_words(expected)}{after}, found {_token_text(tok)}"
+        return Diagnostic(message, span, _hint(expected, tok))
+    if isinstance(exc, (UnexpectedEOF, UnexpectedToken)):
+        expected = set(exc.expected) - {"COMMENT"}
+        lines = text.split("\n")
+        # point at the end of the last non-empty line
+        ln = len(lines)
+        while ln > 1 and not lines[ln - 1].strip():
+            ln -= 1
+        col = len(lines[ln - 1]) + 1
+        span = Span(ln, col, ln, col + 1)
+        return Diagnostic(f"unexpected end of file; expected {_words(expected)}", span)
+    assert isinstance(exc, UnexpectedCharacters)
+    ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+    span = Span(exc.line, exc.column, exc.line, exc.column + 1)
+    if ch == '"':
+        return Diagnostic(
+            "unterminated string", span, "close the string with '\"' on the same line"
+        )
+    shown = repr(ch)[1:-1]
+    return Diagnostic(f"unexpected character '{shown}'", span)
+
+
+def _hint(expected: set[str], tok: Token) -> str | None:
+    if tok.type in {"MODEL", "TASK", "INPUT", "OUTPUT", "TRUE", "FALSE"} and "NAME" in expected:
+        return f"'{tok}' is a keyword and cannot be used as a name"
+    if "RBRACE" in expected and tok.type in {"MODEL", "TASK"}:
+        return "is a '}' missing before this?"
+    return None
