@@ -1,0 +1,150 @@
+"""Dense projection, dropout, and the ops that join several inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from specc.backend.init import linear_params
+from specc.backend.kernels.base import Kernel, Params, Shapes, feature_dim, float_dtype
+
+
+class Dense(Kernel):
+    """``x @ W + b`` on the last axis of (..., N); N is learnt from ``in_shapes``.
+
+    ``in_features`` is optional and only cross-checked, so a spec that states it
+    catches a shape mismatch at build time rather than as a matmul error.
+    """
+
+    def __init__(self, units: int, bias: bool = True, in_features: int | None = None) -> None:
+        if int(units) <= 0:
+            raise ValueError(f"dense units must be positive, got {units}")
+        self.units = int(units)
+        self.bias = bool(bias)
+        self.in_features = None if in_features is None else int(in_features)
+        self.param_names = ("W", "b") if self.bias else ("W",)
+
+    def _n_in(self, in_shapes: Shapes) -> int:
+        n = feature_dim(in_shapes)
+        if self.in_features is not None and self.in_features != n:
+            raise ValueError(f"dense declared in_features={self.in_features} but input has {n}")
+        return n
+
+    def param_shapes(self, in_shapes: Shapes) -> dict[str, tuple[int, ...]]:
+        n = self._n_in(in_shapes)
+        shapes = {"W": (n, self.units)}
+        if self.bias:
+            shapes["b"] = (self.units,)
+        return shapes
+
+    def init_params(self, in_shapes: Shapes, rng: np.random.Generator, dtype: Any) -> Params:
+        return linear_params(self._n_in(in_shapes), self.units, self.bias, rng, float_dtype(dtype))
+
+    def forward(
+        self,
+        params: Params,
+        state: Params,
+        xs: list[np.ndarray],
+        mask: np.ndarray | None,
+        train: bool,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, Any]:
+        x = xs[0]
+        y = x @ params["W"]
+        if self.bias:
+            y += params["b"]
+        return y, x
+
+    def backward(
+        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+    ) -> list[np.ndarray | None]:
+        x = cache
+        x2 = x.reshape(-1, x.shape[-1])
+        dy2 = dy.reshape(-1, self.units)
+        grads["W"] += x2.T @ dy2
+        if self.bias:
+            grads["b"] += dy2.sum(axis=0)
+        return [dy @ params["W"].T]
+
+
+class Dropout(Kernel):
+    """Inverted dropout: scale kept units by 1/(1-p) in training so eval is the identity."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout p must be in [0, 1), got {p}")
+        self.p = float(p)
+
+    def forward(
+        self,
+        params: Params,
+        state: Params,
+        xs: list[np.ndarray],
+        mask: np.ndarray | None,
+        train: bool,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, Any]:
+        x = xs[0]
+        if not train or self.p == 0.0:
+            return x, None
+        keep = rng.random(x.shape, dtype=x.dtype) >= self.p
+        scale = keep.astype(x.dtype)
+        scale *= 1.0 / (1.0 - self.p)
+        return x * scale, scale
+
+    def backward(
+        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+    ) -> list[np.ndarray | None]:
+        return [dy if cache is None else dy * cache]
+
+
+class Concat(Kernel):
+    """Join inputs along the last axis; backward splits the gradient back."""
+
+    def forward(
+        self,
+        params: Params,
+        state: Params,
+        xs: list[np.ndarray],
+        mask: np.ndarray | None,
+        train: bool,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, Any]:
+        sizes = [x.shape[-1] for x in xs]
+        return np.concatenate(xs, axis=-1), np.cumsum(sizes)[:-1]
+
+    def backward(
+        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+    ) -> list[np.ndarray | None]:
+        return list(np.split(dy, cache, axis=-1))
+
+
+class Add(Kernel):
+    """Sum of equal-shape inputs; each input gets its own copy of the gradient.
+
+    Copies, not one shared array, so an executor that accumulates into an
+    input's gradient in place cannot corrupt a sibling's.
+    """
+
+    def forward(
+        self,
+        params: Params,
+        state: Params,
+        xs: list[np.ndarray],
+        mask: np.ndarray | None,
+        train: bool,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, Any]:
+        shape = xs[0].shape
+        if any(x.shape != shape for x in xs[1:]):
+            raise ValueError(f"add needs equal shapes, got {[x.shape for x in xs]}")
+        y = xs[0].copy()
+        for x in xs[1:]:
+            y += x
+        return y, len(xs)
+
+    def backward(
+        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+    ) -> list[np.ndarray | None]:
+        return [dy.copy() for _ in range(cache)]
