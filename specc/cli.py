@@ -114,6 +114,48 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ----- training and inference ----------------------------------------------------
+
+
+def _run_args(sub: argparse._SubParsersAction) -> None:
+    from specc.commands import add_run_parser
+
+    add_run_parser(sub)
+
+
+@command(_run_args)
+def cmd_run(args: argparse.Namespace) -> int:
+    from specc.commands import run_command
+
+    return run_command(args)
+
+
+def _generate_args(sub: argparse._SubParsersAction) -> None:
+    from specc.commands import add_generate_parser
+
+    add_generate_parser(sub)
+
+
+@command(_generate_args)
+def cmd_generate(args: argparse.Namespace) -> int:
+    from specc.commands import generate_command
+
+    return generate_command(args)
+
+
+def _tag_args(sub: argparse._SubParsersAction) -> None:
+    from specc.commands import add_tag_parser
+
+    add_tag_parser(sub)
+
+
+@command(_tag_args)
+def cmd_tag(args: argparse.Namespace) -> int:
+    from specc.commands import tag_command
+
+    return tag_command(args)
+
+
 # ----- main -------------------------------------------------------------------
 
 

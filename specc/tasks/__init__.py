@@ -1,0 +1,1 @@
+"""Tasks: turning a task's data source into batches, metrics and demos."""

@@ -1,0 +1,102 @@
+"""Held-out evaluation in eval mode (running statistics, no dropout)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from specc.backend.network import Network
+from specc.tasks.prepare import Batch, Prepared
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def output_logits(net: Network, batch: Batch, train: bool = False) -> np.ndarray:
+    """The scores before the final softmax (the loss is computed from these)."""
+    out = net.model.outputs[0]
+    node = net.model.node(out)
+    inputs = {net.model.inputs[0].name: batch.inputs}
+    if node.op == "softmax":
+        values, _ = net._run(inputs, train, batch.mask, stop_before=out)
+        return values[node.inputs[0]]
+    values, _ = net._run(inputs, train, batch.mask)
+    return values[out]
+
+
+def evaluate(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str, Any]:
+    """The kind's metrics over `batches`: loss in nats plus accuracy or mse."""
+    if prepared.kind == "regress":
+        total, count = 0.0, 0
+        for b in batches:
+            pred = output_logits(net, b).astype(np.float64)
+            err = pred.reshape(b.targets.shape) - b.targets
+            total += float(np.sum(err * err))
+            count += err.size
+        mse = total / max(count, 1)
+        return {"loss": mse, "mse": mse}
+    labels = prepared.labels
+    n_classes = prepared.sizes.get("labels") or prepared.sizes.get("vocab", 0)
+    nll, known, correct, count = 0.0, 0, 0, 0
+    per_tag_correct = np.zeros(n_classes, dtype=np.int64)
+    per_tag_total = np.zeros(n_classes, dtype=np.int64)
+    for b in batches:
+        logp = log_softmax(output_logits(net, b).astype(np.float64))
+        real = np.ones(b.targets.shape, bool) if b.mask is None else b.mask > 0
+        targets = b.targets
+        seen = real & (targets >= 0)
+        safe = np.where(seen, targets, 0)
+        picked = np.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
+        nll -= float(np.sum(picked[seen]))
+        known += int(seen.sum())
+        hit = (np.argmax(logp, axis=-1) == targets) & seen
+        correct += int(hit.sum())
+        count += int(real.sum())
+        np.add.at(per_tag_total, safe[seen], 1)
+        np.add.at(per_tag_correct, safe[hit], 1)
+    loss = nll / max(known, 1)
+    metrics: dict[str, Any] = {"loss": loss, "accuracy": correct / max(count, 1)}
+    if prepared.kind == "next_char":
+        metrics = {
+            "loss": loss,
+            "bits_per_char": loss / math.log(2),
+            "accuracy": metrics["accuracy"],
+        }
+    elif labels is not None and prepared.kind == "tag":
+        metrics["per_tag"] = {
+            labels.tokens[i]: {
+                "accuracy": per_tag_correct[i] / per_tag_total[i],
+                "count": int(per_tag_total[i]),
+            }
+            for i in range(len(labels))
+            if per_tag_total[i] > 0
+        }
+    return metrics
+
+
+def baseline(prepared: Prepared) -> dict[str, float]:
+    """What a model that learned nothing scores, to judge a result against."""
+    if prepared.kind == "next_char" and prepared.vocab is not None:
+        return {"uniform_bits_per_char": math.log2(len(prepared.vocab))}
+    if prepared.kind == "tag" and prepared.val:
+        counts: dict[int, int] = {}
+        for b in prepared.train_batches():
+            real = np.ones(b.targets.shape, bool) if b.mask is None else b.mask > 0
+            for t in b.targets[real & (b.targets >= 0)]:
+                counts[int(t)] = counts.get(int(t), 0) + 1
+        if not counts:
+            return {}
+        top = max(counts, key=counts.get)
+        hit = sum(
+            int(np.sum((b.targets == top) & ((b.mask > 0) if b.mask is not None else True)))
+            for b in prepared.val
+        )
+        real = sum(b.tokens for b in prepared.val)
+        return {"majority_accuracy": hit / max(real, 1)}
+    if prepared.kind == "regress":
+        return {"predict_one_mse": 1 / 6}
+    return {}
