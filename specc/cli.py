@@ -114,6 +114,22 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ----- explain ---------------------------------------------------------------------
+
+
+def _explain_args(sub: argparse._SubParsersAction) -> None:
+    from specc.explain.command import add_parser
+
+    add_parser(sub)
+
+
+@command(_explain_args)
+def cmd_explain(args: argparse.Namespace) -> int:
+    from specc.explain.command import run
+
+    return run(args)
+
+
 # ----- training and inference ----------------------------------------------------
 
 
@@ -154,6 +170,19 @@ def cmd_tag(args: argparse.Namespace) -> int:
     from specc.commands import tag_command
 
     return tag_command(args)
+
+
+def _diagnose_args(sub: argparse._SubParsersAction) -> None:
+    from specc.diagnose_view import add_parser
+
+    add_parser(sub)
+
+
+@command(_diagnose_args)
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from specc.diagnose_view import run
+
+    return run(args)
 
 
 # ----- main -------------------------------------------------------------------

@@ -215,7 +215,10 @@ class Rnn(NodeBase):
 
     def equation(self):
         prev = "h_{t+1}" if self.reverse else "h_{t-1}"
-        return "h_t = " + self.activation.formula(f"x_t·W_xh + {prev}·W_hh + b")
+        pre = f"x_t·W_xh + {prev}·W_hh + b"
+        if self.activation.name == "leaky_relu":  # the argument appears twice: name it once
+            return f"h_t = max(a_t, {self.activation.leak:g}·a_t),  a_t = {pre}"
+        return "h_t = " + self.activation.formula(pre)
 
 
 class BatchNorm(NodeBase):

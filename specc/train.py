@@ -147,6 +147,26 @@ def _find_nonfinite(net: Network, batch: Batch, task: Task) -> str:
     return "the loss"
 
 
+def train_step(
+    net: Network, opt, batch: Batch, task: Task, step: int, last_good: Path | None = None
+) -> float:
+    """One step: loss and gradients, global-norm clip, divergence check, update."""
+    input_name = net.model.inputs[0].name
+    loss = net.backward_flat({input_name: batch.inputs}, batch.targets, batch.mask, loss=task.loss)
+    norm = clip_global_norm(net.flat_grads, task.clip)
+    if not (math.isfinite(loss) and math.isfinite(norm)):
+        where = _find_nonfinite(net, batch, task)
+        kept = f"; the last good checkpoint ({last_good}) is untouched" if last_good else ""
+        raise Diverged(
+            f"training diverged at step {step + 1}: NaN or infinity first appeared in "
+            f"{where}; lower the learning rate (now {task.optimizer.lr:g})"
+            + (f" or lower clip (now {task.clip:g})" if task.clip else " or set clip = 1.0")
+            + kept
+        )
+    opt.step(net.flat_params, net.flat_grads)
+    return loss
+
+
 def run_task(
     program,
     task_name: str | None = None,
@@ -183,7 +203,6 @@ def run_task(
     out = Path(out_dir) if out_dir is not None else program.base_dir / "runs"
     ckpt_path = out / f"{task.name}.npz"
     metrics_path = out / f"{task.name}.json"
-    input_name = model.inputs[0].name
     reporter.start(task, total, first, spe)
     started = time.perf_counter()
     prior_seconds = float(resumed.metrics.get("seconds", 0.0)) if resumed else 0.0
@@ -235,20 +254,7 @@ def run_task(
             while step < total:
                 epoch, index = divmod(step, spe)
                 batch = prepared.batch(epoch, index)
-                loss = net.backward_flat(
-                    {input_name: batch.inputs}, batch.targets, batch.mask, loss=task.loss
-                )
-                norm = clip_global_norm(net.flat_grads, task.clip)
-                if not (math.isfinite(loss) and math.isfinite(norm)):
-                    where = _find_nonfinite(net, batch, task)
-                    raise Diverged(
-                        f"training diverged at step {step + 1}: NaN or infinity first "
-                        f"appeared in {where}; lower the learning rate (now "
-                        f"{task.optimizer.lr:g}) or set clip = 1.0"
-                        + (f" (clip is {task.clip:g})" if task.clip else "")
-                        + f"; the last good checkpoint ({ckpt_path}) is untouched"
-                    )
-                opt.step(net.flat_params, net.flat_grads)
+                loss = train_step(net, opt, batch, task, step, ckpt_path if save else None)
                 step += 1
                 train_losses.append(loss)
                 reporter.step(step, epoch, loss, batch.tokens)
