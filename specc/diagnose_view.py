@@ -36,7 +36,7 @@ def sparkline(
     buckets = np.array_split(logs, min(width, len(logs)))
     span = max(hi - lo, 1e-12)
     return "".join(
-        SPARKS[round(((float(b.mean()) - lo) / span * (len(SPARKS) - 1)))] for b in buckets
+        SPARKS[round((float(b.mean()) - lo) / span * (len(SPARKS) - 1))] for b in buckets
     )
 
 
@@ -51,11 +51,11 @@ def flow_view(flow: GradientFlow, lo: float, hi: float, rows: int = 12) -> Group
     table.add_column("  t", justify="right")
     table.add_column("‖∂L_T/∂h_t‖", justify="right")
     table.add_column(f"log scale 1e{lo:.0f} .. 1e{hi:.0f}")
-    picks = sorted({round((i)) for i in np.linspace(T - 1, 0, min(rows, T))}, reverse=True)
+    picks = sorted({round(i) for i in np.linspace(T - 1, 0, min(rows, T))}, reverse=True)
     span = max(hi - lo, 1e-12)
     for t in picks:
         g = flow.grad_norm[t]
-        n = round(((_log(g) - lo) / span * BAR_WIDTH))
+        n = round((_log(g) - lo) / span * BAR_WIDTH)
         table.add_row(f"  {t}", f"{g:.2e}", "█" * max(n, 0))
     horizon = flow.horizon()
     ratio = flow.ratio
