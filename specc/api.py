@@ -76,8 +76,13 @@ class Program:
     ) -> Network:
         """A NumPy network for one model, parameters initialised from `seed`."""
         from specc.backend.network import Network
+        from specc.memory import check_parameters_fit
 
-        return Network(self.bound_model(model, sizes), seed=seed, dtype=dtype)
+        bound = self.bound_model(model, sizes)
+        diags = Diagnostics()
+        check_parameters_fit(bound, diags)  # refuse before allocating anything
+        diags.raise_if_any(self.path, self.compiled.source)
+        return Network(bound, seed=seed, dtype=dtype)
 
 
 def load(path: str | Path) -> Program:

@@ -14,6 +14,7 @@ from specc import surface as s
 from specc.errors import Diagnostics, SpecError
 from specc.ir import Model, Spec
 from specc.lower import lower
+from specc.memory import check_parameters_fit
 from specc.passes.resolve import resolve_file
 from specc.passes.shapes import check_task_fit, infer_shapes
 from specc.passes.validate import validate_input, validate_node, validate_task
@@ -36,24 +37,25 @@ def read_spec(path: str | Path) -> str:
     """Read a spec file as UTF-8, refusing what is not a readable text file."""
     p = Path(path)
     if not p.exists():
-        raise SpecError(f"{path}: error: no such file", path=str(path))
+        raise SpecError("no such file", path=str(path))
     if p.is_dir():
-        raise SpecError(f"{path}: error: is a directory, not a spec file", path=str(path))
+        raise SpecError("is a directory, not a spec file", path=str(path))
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise SpecError(f"{path}: error: cannot read: {exc.strerror}", path=str(path)) from None
+        raise SpecError(f"cannot read: {exc.strerror}", path=str(path)) from None
     if len(data) > MAX_SPEC_BYTES:
         raise SpecError(
-            f"{path}: error: file is {len(data)} bytes; specs are limited to {MAX_SPEC_BYTES}",
+            f"file is {len(data)} bytes; specs are limited to {MAX_SPEC_BYTES}",
             path=str(path),
         )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
         raise SpecError(
-            f"{path}: error: not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at byte "
-            f"offset {exc.start})",
+            f"not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at byte offset "
+            f"{exc.start}, line {line})",
             path=str(path),
         ) from None
 
@@ -63,8 +65,7 @@ def compile_text(text: str, path: str | None = None, base_dir: Path | None = Non
     if "\x00" in text:
         offset = text.index("\x00")
         raise SpecError(
-            f"{path or '<spec>'}: error: binary data (NUL byte at offset {offset}); "
-            "a spec is a text file",
+            f"binary data (NUL byte at offset {offset}); a spec is a text file",
             path=path,
         )
     text = text.replace("\r\n", "\n")
@@ -88,6 +89,7 @@ def compile_text(text: str, path: str | None = None, base_dir: Path | None = Non
         )
         if rm.decl.name not in models:
             models[rm.decl.name] = infer_shapes(model, diags)
+            check_parameters_fit(models[rm.decl.name], diags)
     tasks = []
     for item in surface.items:
         if isinstance(item, s.TaskDecl):

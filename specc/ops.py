@@ -217,7 +217,9 @@ class Rnn(NodeBase):
         prev = "h_{t+1}" if self.reverse else "h_{t-1}"
         pre = f"x_t·W_xh + {prev}·W_hh + b"
         if self.activation.name == "leaky_relu":  # the argument appears twice: name it once
-            return f"h_t = max(a_t, {self.activation.leak:g}·a_t),  a_t = {pre}"
+            leak = self.activation.leak
+            act = f"max(a_t, {leak:g}·a_t)" if leak <= 1 else f"(a_t if a_t > 0 else {leak:g}·a_t)"
+            return f"h_t = {act},  a_t = {pre}"
         return "h_t = " + self.activation.formula(pre)
 
 
@@ -255,6 +257,8 @@ class LeakyRelu(NodeBase):
     summary: ClassVar[str] = "passes positives, scales negatives by a small slope"
 
     def equation(self):
+        if self.slope > 1:  # max() would pick the scaled side for positive x
+            return f"y = x if x > 0 else {self.slope:g}·x"
         return f"y = max(x, {self.slope:g}·x)"
 
 

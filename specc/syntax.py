@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -63,43 +64,61 @@ def parse(text: str, path: str | None = None) -> tuple[Tree, list[Token]]:
     comments: list[Token] = []
     lark = parser()
     try:
+        comments.extend(_comments(text))  # the parser drops ignored tokens; fmt needs them
+    except _TooDeep as deep:
+        span = Span(deep.line, deep.column, deep.line, deep.column + 1)
+        raise SpecError(
+            "brackets nest too deeply",
+            [Diagnostic(f"brackets nest more than {MAX_NESTING} levels deep", span)],
+            path=path,
+            source=text,
+        ) from None
+    try:
         tree = lark.parse(text)
     except UnexpectedInput as exc:
         raise SpecError("syntax error", [_describe(exc, text)], path=path, source=text) from None
     except RecursionError:
         raise SpecError("the spec nests too deeply to parse", path=path, source=text) from None
-    comments.extend(_comments(text))  # the parser drops ignored tokens; fmt needs them
     return tree, comments
 
 
+#: Brackets may nest this deep; deeper is refused before parsing, so no stage recurses
+#: without bound.
+MAX_NESTING = 64
+
+
+_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[()\[\]\n]')
+
+
 def _comments(text: str) -> list[Token]:
-    """Comments found by a scan that respects strings (a '#' in a string is no comment)."""
+    """Comments found by a scan that respects strings (a '#' in a string is no comment).
+
+    The same scan refuses brackets nested deeper than MAX_NESTING, so no later
+    stage recurses without bound. One regex pass keeps 5 MB files quick."""
     found: list[Token] = []
-    line, col, i, n = 1, 1, 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            j = i + 1
-            while j < n and text[j] != '"' and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            col += min(j, n - 1) + 1 - i
-            i = j + 1
-            continue
-        if ch == "#":
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            tok = Token("COMMENT", text[i:j])
-            tok.line, tok.column, tok.end_line, tok.end_column = line, col, line, col + (j - i)
+    line, line_start, depth = 1, 0, 0
+    for m in _SCAN.finditer(text):
+        piece = m.group()
+        first = piece[0]
+        if first == "\n":
+            line, line_start = line + 1, m.end()
+        elif first == "#":
+            col = m.start() - line_start + 1
+            tok = Token("COMMENT", piece)
+            tok.line, tok.column, tok.end_line, tok.end_column = line, col, line, col + len(piece)
             found.append(tok)
-            col += j - i
-            i = j
-            continue
-        if ch == "\n":
-            line, col = line + 1, 1
-        else:
-            col += 1
-        i += 1
+        elif first in "([":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _TooDeep(line, m.start() - line_start + 1)
+        elif first in ")]":
+            depth = max(0, depth - 1)
     return found
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        self.line, self.column = line, column
 
 
 def _words(expected: set[str]) -> str:
@@ -143,7 +162,7 @@ def _describe(exc: UnexpectedInput, text: str) -> Diagnostic:
         span = Span(
             tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
         )
-        expected = set(exc.expected) - {"COMMENT"}
+        expected = _acceptable(exc) - {"COMMENT"}
         prev = _previous_token(text, tok.line, tok.column)
         after = f" after '{prev}'" if prev else ""
         message = f"expected {_words(expected)}{after}, found {_token_text(tok)}"
@@ -167,6 +186,15 @@ def _describe(exc: UnexpectedInput, text: str) -> Diagnostic:
         )
     shown = repr(ch)[1:-1]
     return Diagnostic(f"unexpected character '{shown}'", span)
+
+
+def _acceptable(exc: UnexpectedToken) -> set[str]:
+    """Tokens that really can come next (the LALR table's set also lists tokens that
+    only some later reduction could accept)."""
+    try:
+        return set(exc.interactive_parser.accepts())
+    except Exception:  # the precise set is a nicety; fall back to the table's
+        return set(exc.expected)
 
 
 def _hint(expected: set[str], tok: Token) -> str | None:

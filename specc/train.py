@@ -25,6 +25,7 @@ from specc.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from specc.errors import SpecError
 from specc.fileio import atomic_write_text
 from specc.ir import Task
+from specc.memory import check_training_fits
 from specc.tasks.metrics import evaluate
 from specc.tasks.prepare import Batch, Prepared, check_output_fits, prepare
 
@@ -190,6 +191,7 @@ def run_task(
         reporter.note(text)
     model = program.bound_model(task.model, prepared.sizes)
     check_output_fits(model, prepared)
+    check_training_fits(model, task)
     net = Network(model, seed=task.seed, dtype="float32")
     opt = make_optimizer(task.optimizer, net.flat_params.size, net.dtype)
     total = total_steps(task, prepared)

@@ -24,6 +24,7 @@ class RawNode:
     span: Span  # the step, where errors about it point
     op_span: Span
     input_spans: list[Span] = field(default_factory=list)
+    alias: bool = False  # made by `a = b`, not written as a step
 
 
 @dataclass
@@ -115,7 +116,16 @@ def resolve_model(decl: s.ModelDecl, diags: Diagnostics) -> ResolvedModel:
                 )
             if define(st.name, st.name_span, "node"):
                 nodes.append(
-                    RawNode(st.name, "identity", [], sources[:1], st.span, st.name_span, spans[:1])
+                    RawNode(
+                        st.name,
+                        "identity",
+                        [],
+                        sources[:1],
+                        st.span,
+                        st.name_span,
+                        spans[:1],
+                        alias=True,
+                    )
                 )
         for i, (step, name) in enumerate(zip(pipe.steps, step_names, strict=True)):
             span = step.span

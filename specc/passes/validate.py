@@ -144,6 +144,8 @@ def _messages(
         ctx = err.get("ctx") or {}
         kind = err["type"]
         what = f"'{field}' of {owner}" if field else owner
+        if field == "activation" and len(loc) > 1 and loc[1] == "slope":
+            what = "'slope' of leaky_relu"
         help = None
         if field in size_fields:
             if isinstance(value, str):
@@ -207,7 +209,7 @@ def _activation(value: s.Value, diags: Diagnostics) -> Any:
 
 def validate_node(raw: RawNode, diags: Diagnostics) -> NodeBase | None:
     cls = OP_CLASSES.get(raw.op)
-    if cls is None or (raw.op == "identity" and raw.args):
+    if cls is None or (raw.op == "identity" and not raw.alias):
         diags.error(f"unknown op '{raw.op}'", raw.op_span, did_you_mean(raw.op, USER_OPS))
         return None
     lo, hi = cls.arity

@@ -1,0 +1,325 @@
+"""Hostile input, broken data, divergence and interruption: one clear message, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import specc
+from specc.checkpoint import load_checkpoint
+from specc.train import run_task
+
+
+def specc_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "specc.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# ----- pathological specs: fast, bounded, exit 1 where wrong and 0 where only large ----------
+
+MODEL = "model m {{ input x : sequence[4]\n output y = x {body} }}\n"
+
+
+@pytest.mark.parametrize(
+    "name, text, status, words",
+    [
+        ("empty", "", 0, None),
+        ("binary", "\x00\x01\x02model", 1, "binary data"),
+        (
+            "nested calls",
+            MODEL.format(body="-> f(" + "f(" * 10000 + ")" * 10001),
+            1,
+            "nest more than 64 levels",
+        ),
+        (
+            "nested lists",
+            MODEL.format(body="-> dense(" + "[" * 10000 + "]" * 10000 + ")"),
+            1,
+            "nest more than 64 levels",
+        ),
+        (
+            "nested sources",
+            "model m { input x : tokens output y = "
+            + "(" * 10000
+            + "x"
+            + ")" * 10000
+            + " -> relu }",
+            1,
+            "nest more than 64 levels",
+        ),
+        ("long pipeline", MODEL.format(body="-> relu" * 10000), 0, None),
+        (
+            "long name",
+            "model m { input x : sequence[4] output " + "a" * 100_000 + " = x -> relu }",
+            0,
+            None,
+        ),
+        (
+            "huge hidden",
+            MODEL.format(body="-> rnn(hidden=1000000000000)"),
+            1,
+            "for its parameters alone",
+        ),
+        ("5 MB comment", "# " + "x" * 5_000_000 + "\n" + MODEL.format(body="-> relu"), 0, None),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 20 else "",
+)
+def test_pathological_specs_finish_quickly(tmp_path, name, text, status, words):
+    """Each case runs the real CLI; the ids are the names (the texts are megabytes)."""
+    path = tmp_path / "p.spec"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    started = time.perf_counter()
+    res = specc_cli("check", str(path))
+    assert time.perf_counter() - started < 60  # generous; each takes about a second here
+    assert res.returncode == status, res.stderr[:500]
+    assert "Traceback" not in res.stderr
+    if words:
+        assert words in res.stderr
+
+
+def test_invalid_utf8_names_the_byte_offset(tmp_path):
+    path = tmp_path / "u.spec"
+    path.write_bytes(b"model m {\n  input x : tok\xffens }")
+    res = specc_cli("check", str(path))
+    assert res.returncode == 1
+    assert "byte offset 25, line 2" in res.stderr and "0xff" in res.stderr
+    assert res.stderr.count("error:") == 1
+
+
+def test_huge_model_is_refused_before_building(tmp_path):
+    program = specc.loads(
+        "model m { input x : tokens output y = x -> embedding(dim=8)"
+        " -> rnn(hidden=64) -> dense(units=vocab) -> softmax }"
+    )
+    with pytest.raises(specc.SpecError, match="for its parameters alone"):
+        program.build("m", sizes={"vocab": 10**13})
+
+
+# ----- broken data ----------------------------------------------------------------------
+
+TEXT_TASK = """
+model lm {{ input c : tokens
+  output y = c -> embedding(dim=4) -> rnn(hidden=8) -> dense(units=vocab) -> softmax }}
+task t : next_char {{ model = lm  data = text("{path}")  seq_len = 8  batch = 4  steps = 2 }}
+"""
+
+
+@pytest.mark.parametrize(
+    "setup, words",
+    [
+        (lambda d: None, "data file 'corpus.txt' not found"),
+        (lambda d: (d / "corpus.txt").mkdir(), "is a directory"),
+        (lambda d: (d / "corpus.txt").write_text(""), "text corpus is empty"),
+        (lambda d: (d / "corpus.txt").write_text("too short"), "fewer than one batch"),
+        (lambda d: (d / "corpus.txt").write_bytes(b"abc\xfe\xffdef" * 50), "UTF-8"),
+    ],
+    ids=["missing", "directory", "empty", "short", "not-utf8"],
+)
+def test_broken_text_data_is_one_clear_error(tmp_path, setup, words):
+    setup(tmp_path)
+    spec = tmp_path / "t.spec"
+    spec.write_text(TEXT_TASK.format(path="corpus.txt"))
+    res = specc_cli("run", str(spec))
+    assert res.returncode == 1
+    assert words in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_conllu_bad_line_is_reported_with_file_and_line(tmp_path):
+    (tmp_path / "d.conllu").write_text(
+        "# sent_id = 1\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n1\tBad\tline\n"
+    )
+    spec = tmp_path / "t.spec"
+    spec.write_text(
+        "model m { input w : tokens output y = w -> embedding(4) -> rnn(4)"
+        " -> dense(units=labels) -> softmax }\n"
+        'task t : tag { model = m  data = conllu("d.conllu") }\n'
+    )
+    res = specc_cli("run", str(spec))
+    assert res.returncode == 1
+    assert f"{tmp_path / 'd.conllu'}:4: error:" in res.stderr
+
+
+def test_dev_tags_never_seen_in_training_are_noted_and_counted_wrong(tmp_path):
+    train = "\n".join(["the/DET cat/NOUN sleeps/VERB ./PUNCT"] * 12)
+    (tmp_path / "train.conllu").write_text(_conllu(train))
+    (tmp_path / "dev.conllu").write_text(_conllu("wow/INTJ the/DET cat/NOUN ./PUNCT"))
+    spec = tmp_path / "t.spec"
+    spec.write_text(
+        "model m { input w : tokens output y = w -> embedding(4) -> rnn(8)"
+        " -> dense(units=labels) -> softmax }\n"
+        'task t : tag { model = m  data = conllu("train.conllu", dev="dev.conllu")  steps = 3 }\n'
+    )
+    res = specc_cli("run", str(spec), "--out", str(tmp_path / "o"))
+    assert res.returncode == 0, res.stderr
+    assert "never seen in training: INTJ" in res.stdout
+    doc = json.loads((tmp_path / "o" / "t.json").read_text())
+    assert doc["val"]["accuracy"] <= 0.75  # the INTJ word can never be right
+
+
+def _conllu(tagged: str) -> str:
+    blocks = []
+    for line in tagged.splitlines():
+        rows = []
+        for i, tok in enumerate(line.split(), start=1):
+            word, tag = tok.rsplit("/", 1)
+            rows.append(
+                f"{i}\t{word}\t{word}\t{tag}\t_\t_\t{0 if i == 1 else 1}\t"
+                f"{'root' if i == 1 else 'dep'}\t_\t_"
+            )
+        blocks.append("\n".join(rows))
+    return "\n\n".join(blocks) + "\n"
+
+
+# ----- divergence ------------------------------------------------------------------------
+
+DIVERGING = """
+model lm { input c : tokens
+  output y = c -> embedding(dim=4) -> rnn(hidden=8, activation=relu) -> dense(units=vocab)
+      -> softmax }
+task t : next_char { model = lm  data = text("c.txt")  seq_len = 8  batch = 4
+                     optimizer = sgd(lr=STEP)  epochs = 3 }
+"""
+
+
+def test_divergence_stops_with_step_node_and_advice_and_keeps_last_checkpoint(tmp_path):
+    (tmp_path / "c.txt").write_text("abcdefgh " * 40)
+    spec = tmp_path / "t.spec"
+    spec.write_text(DIVERGING.replace("STEP", "0.1"))
+    assert specc_cli("run", str(spec), "--epochs", "1").returncode == 0
+    ckpt = tmp_path / "runs" / "t.npz"
+    before = ckpt.read_bytes()
+    spec.write_text(DIVERGING.replace("STEP", "1e30"))
+    res = specc_cli("run", str(spec))
+    assert res.returncode == 1
+    assert "training diverged at step" in res.stderr
+    assert "first appeared in" in res.stderr and "lower the learning rate" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert ckpt.read_bytes() == before
+
+
+# ----- interruption ------------------------------------------------------------------------
+
+LONG = """
+model lm { input c : tokens
+  output y = c -> embedding(dim=8) -> rnn(hidden=32) -> batchnorm -> dense(units=vocab)
+      -> softmax }
+task t : next_char { model = lm  data = text("c.txt")  seq_len = 16  batch = 8
+                     optimizer = adam(lr=3e-3)  steps = 1000000 }
+"""
+
+
+def _start_training(tmp_path: Path, out: str) -> subprocess.Popen:
+    (tmp_path / "c.txt").write_text("the quick brown fox jumps over the lazy dog. " * 200)
+    spec = tmp_path / "t.spec"
+    spec.write_text(LONG)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "specc.cli", "run", str(spec), "--out", str(tmp_path / out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # wait until training is under way (the first progress line)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("training t"), line + proc.stderr.read()
+    time.sleep(0.5)
+    return proc
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_saves_a_checkpoint_and_resume_matches_uninterrupted(tmp_path, sig, status):
+    proc = _start_training(tmp_path, "part")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert "checkpoint saved" in err and "Traceback" not in err
+    ckpt = load_checkpoint(tmp_path / "part" / "t.npz")
+    assert 0 < ckpt.step < 1_000_000
+    program = specc.load(tmp_path / "t.spec")
+    total = ckpt.step + 25  # resume past the interruption, then compare with a straight run
+    resumed = run_task(
+        program, out_dir=tmp_path / "part", steps=total, resume=tmp_path / "part" / "t.npz"
+    )
+    full = run_task(program, out_dir=tmp_path / "full", steps=total)
+    for k in full.net.params:
+        np.testing.assert_array_equal(full.net.params[k], resumed.net.params[k], err_msg=k)
+
+
+def test_second_ctrl_c_exits_at_once_without_a_torn_file(tmp_path):
+    proc = _start_training(tmp_path, "o")
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    path = tmp_path / "o" / "t.npz"
+    if path.exists():  # whatever is there must be whole
+        load_checkpoint(path)
+    assert not [p for p in (tmp_path / "o").glob(".*tmp")] if (tmp_path / "o").exists() else True
+
+
+def test_kill_during_checkpoint_writes_leaves_previous_checkpoint_readable(tmp_path):
+    """SIGKILL at random moments of a run that checkpoints every epoch."""
+    (tmp_path / "c.txt").write_text("abcdefghij " * 60)
+    spec = tmp_path / "t.spec"
+    spec.write_text(
+        LONG.replace("steps = 1000000", "epochs = 1000").replace("batch = 8", "batch = 2")
+    )
+    out = tmp_path / "o"
+    for delay in (1.0, 1.3, 1.7):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "specc.cli", "run", str(spec), "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        if (out / "t.npz").exists():
+            load_checkpoint(out / "t.npz")  # never torn
+
+
+# ----- checkpoints from elsewhere ------------------------------------------------------------
+
+
+def test_checkpoint_whose_ir_fails_validation_is_refused(tmp_path):
+    (tmp_path / "c.txt").write_text("abcdefgh " * 40)
+    spec = tmp_path / "t.spec"
+    spec.write_text(DIVERGING.replace("STEP", "0.1"))
+    assert specc_cli("run", str(spec), "--steps", "2").returncode == 0
+    good = tmp_path / "runs" / "t.npz"
+    data = dict(np.load(good, allow_pickle=False))
+    model = json.loads(data["__model__"].tobytes())
+    model["nodes"][1]["hidden"] = -5
+    data["__model__"] = np.frombuffer(json.dumps(model).encode(), np.uint8)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **data)
+    res = specc_cli("generate", str(bad))
+    assert res.returncode == 1
+    assert "model or task description is invalid" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_memory_guard_refuses_with_both_numbers(tmp_path):
+    from specc.memory import check_training_fits
+
+    program = specc.loads(
+        LONG.replace('data = text("c.txt")', 'data = text("c.txt")'), base_dir=None
+    )
+    model = program.bound_model("lm", {"vocab": 30})
+    with pytest.raises(specc.SpecError) as err:
+        check_training_fits(model, program.task("t"), available=1000)
+    text = str(err.value)
+    assert "would need about" in text and "only 1000 B of memory is available" in text
