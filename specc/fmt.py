@@ -18,10 +18,21 @@ WIDTH = 80
 
 @dataclass
 class _Anchor:
-    """Comments attached to one printed line."""
+    """Comments attached to one printed line: own-line ones above it (with their
+    source lines, to keep blank lines between groups), end-of-line ones after it."""
 
-    leading: list[str] = field(default_factory=list)
+    leading: list[tuple[int, str]] = field(default_factory=list)
     trailing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Unit:
+    """Something printed on a line of its own, with the source lines it covers."""
+
+    key: object
+    first: int
+    last: int
+    statement: object | None = None  # for steps: the statement they belong to
 
 
 class _Comments:
@@ -31,10 +42,6 @@ class _Comments:
 
     def anchor(self, obj: object) -> _Anchor:
         return self.by_id.setdefault(id(obj), _Anchor())
-
-    def has(self, obj: object) -> bool:
-        a = self.by_id.get(id(obj))
-        return bool(a and (a.leading or a.trailing))
 
 
 def _escape(text: str) -> str:
@@ -70,58 +77,72 @@ def source_text(p: s.Pipeline) -> str:
     return "(" + ", ".join(names) + ")" if p.grouped or len(names) > 1 else names[0]
 
 
-def _attach(spec: s.SpecFile, cm: _Comments) -> list[str]:
-    """Give every comment an anchor; returns the comments that end the file."""
-    # Every printed line, in source order, with the source lines it covers.
-    units: list[tuple[object, int, int, int]] = []  # (obj, first line, last line, item index)
-    for idx, item in enumerate(spec.items):
-        units.append((("head", id(item)), item.span.line, item.span.line, idx))
+def _units(spec: s.SpecFile) -> list[_Unit]:
+    units: list[_Unit] = []
+    for item in spec.items:
+        units.append(_Unit(("head", id(item)), item.span.line, item.span.line))
         if isinstance(item, s.ModelDecl):
             for st in item.statements:
                 pipe = st.pipeline if isinstance(st, s.NodeDecl) else None
                 head_end = pipe.sources[-1].span.end_line if pipe else st.span.end_line
-                units.append((st, st.span.line, head_end, idx))
+                units.append(_Unit(st, st.span.line, head_end))
                 for step in pipe.steps if pipe else []:
-                    units.append((step, step.span.line, step.span.end_line, idx))
+                    units.append(_Unit(step, step.span.line, step.span.end_line, st))
         else:
             for st in item.settings:
-                units.append((st, st.span.line, st.span.end_line, idx))
-        units.append((("end", id(item)), item.span.end_line, item.span.end_line, idx))
-    keys: dict[object, object] = {}
-    tail: list[str] = []
+                units.append(_Unit(st, st.span.line, st.span.end_line))
+        units.append(_Unit(("end", id(item)), item.span.end_line, item.span.end_line))
+    return units
 
-    def resolve(u: object) -> object:
-        if isinstance(u, tuple):
-            return keys.setdefault(u, u)
-        return u
+
+def _trails(unit: _Unit, c: s.Comment) -> bool:
+    """Whether the comment follows this unit's code on one of its lines."""
+    if isinstance(unit.key, tuple):
+        return c.span.line == unit.first
+    span = unit.key.span  # type: ignore[attr-defined]
+    return unit.first <= c.span.line <= max(unit.last, span.end_line) and (
+        span.line < c.span.line or span.column < c.span.column
+    )
+
+
+def _attach(spec: s.SpecFile, cm: _Comments) -> list[tuple[int, str]]:
+    """Give every comment an anchor; returns the comments that end the file."""
+    units = _units(spec)
+    keys: dict[object, object] = {}
+    tail: list[tuple[int, str]] = []
+
+    def resolve(key: object) -> object:
+        return keys.setdefault(key, key) if isinstance(key, tuple) else key
 
     for c in cm.pending:
-        line = c.span.line
         text = c.text.rstrip()
-        on_code = [u for u in units if u[1] <= line <= u[2] and _code_before(u, c)]
-        if on_code:
-            obj = on_code[-1][0]
-            cm.anchor(resolve(obj)).trailing.append(text)
+        on_line = [u for u in units if u.first <= c.span.line <= u.last and _trails(u, c)]
+        if on_line:
+            unit = on_line[-1]
+            st = unit.statement
+            # a statement written on one line keeps its comment as a whole, so
+            # printing it on one line again gives the same anchor next time
+            if st is not None and st.span.line == st.span.end_line:  # type: ignore[attr-defined]
+                unit = next(u for u in units if u.key is st)
+            cm.anchor(resolve(unit.key)).trailing.append(text)
             continue
-        after = [u for u in units if u[1] > line]
+        after = [u for u in units if u.first > c.span.line]
         if after:
-            # a comment on its own line leads whatever is printed next
-            cm.anchor(resolve(after[0][0])).leading.append(text)
+            cm.anchor(resolve(after[0].key)).leading.append((c.span.line, text))
         else:
-            tail.append(text)
+            tail.append((c.span.line, text))
     cm.keys = keys  # type: ignore[attr-defined]
     return tail
 
 
-def _code_before(unit: tuple[object, int, int, int], c: s.Comment) -> bool:
-    """Whether the comment follows code of this unit on its line (a trailing comment)."""
-    obj, first, _, _ = unit
-    if isinstance(obj, tuple):
-        return c.span.line == first
-    span = obj.span  # type: ignore[attr-defined]
-    return span.line <= c.span.line <= max(span.end_line, span.line) and (
-        span.line < c.span.line or span.column < c.span.column
-    )
+def _leading_block(out: list[str], indent: str, lead: list[tuple[int, str]], line: int) -> None:
+    """Own-line comments above a unit; a blank line where the source had one or more."""
+    for i, (ln, text) in enumerate(lead):
+        if i and ln - lead[i - 1][0] > 1:
+            out.append("")
+        out.append(indent + text)
+    if lead and line - lead[-1][0] > 1:
+        out.append("")
 
 
 def format_spec(spec: s.SpecFile) -> str:
@@ -136,57 +157,60 @@ def format_spec(spec: s.SpecFile) -> str:
     def key(kind: str, item: object) -> object:
         return keys.get((kind, id(item)), (kind, id(item)))
 
-    def emit(indent: str, text: str, a: _Anchor) -> None:
-        for lead in a.leading:
-            out.append(indent + lead)
-        trailing = a.trailing
-        for extra in trailing[:-1]:
+    def emit(indent: str, text: str, a: _Anchor, line: int) -> None:
+        _leading_block(out, indent, a.leading, line)
+        for extra in a.trailing[:-1]:
             out.append(indent + extra)
-        out.append(indent + text + (f"  {trailing[-1]}" if trailing else ""))
+        out.append(indent + text + (f"  {a.trailing[-1]}" if a.trailing else ""))
+
+    def gap_before(a: _Anchor, line: int, prev_end: int | None) -> None:
+        first = a.leading[0][0] if a.leading else line
+        if prev_end is not None and first - prev_end > 1:
+            out.append("")
 
     for idx, item in enumerate(spec.items):
         if idx:
             out.append("")
         head = anchored(key("head", item))
         if isinstance(item, s.ModelDecl):
-            emit("", f"model {item.name} {{", head)
-            prev_end = None
+            emit("", f"model {item.name} {{", head, item.span.line)
+            prev_end: int | None = item.span.line
             for st in item.statements:
                 a = anchored(st)
-                if prev_end is not None and st.span.line - prev_end > 1:
-                    out.append("")
+                gap_before(a, st.span.line, prev_end)
                 _statement(st, a, anchored, emit)
                 prev_end = st.span.end_line
         else:
-            emit("", f"task {item.name} : {item.task_kind} {{", head)
+            emit("", f"task {item.name} : {item.task_kind} {{", head, item.span.line)
             width = max((len(st.key) for st in item.settings), default=0)
-            prev_end = None
+            prev_end = item.span.line
             for st in item.settings:
-                if prev_end is not None and st.span.line - prev_end > 1:
-                    out.append("")
-                emit(INDENT, f"{st.key.ljust(width)} = {value_text(st.value)}", anchored(st))
+                a = anchored(st)
+                gap_before(a, st.span.line, prev_end)
+                emit(INDENT, f"{st.key.ljust(width)} = {value_text(st.value)}", a, st.span.line)
                 prev_end = st.span.end_line
         end = anchored(key("end", item))
-        for lead in end.leading:
-            out.append(INDENT + lead)
+        gap_before(end, item.span.end_line, prev_end)
+        _leading_block(out, INDENT, end.leading, item.span.end_line)
         out.append("}" + (f"  {end.trailing[-1]}" if end.trailing else ""))
         for extra in end.trailing[:-1]:
             out.append(extra)
     if tail:
         if out:
             out.append("")
-        out.extend(tail)
+        _leading_block(out, "", tail, tail[-1][0])
     return "\n".join(out) + "\n"
 
 
 def _statement(st: s.Statement, a: _Anchor, anchored, emit) -> None:
+    line = st.span.line
     if isinstance(st, s.InputDecl):
         size = f"[{value_text(st.type_size)}]" if st.type_size is not None else ""
-        emit(INDENT, f"input {st.name} : {st.type_name}{size}", a)
+        emit(INDENT, f"input {st.name} : {st.type_name}{size}", a, line)
         return
     prefix = f"output {st.name}" if st.is_output else st.name
     if st.pipeline is None:
-        emit(INDENT, prefix, a)
+        emit(INDENT, prefix, a, line)
         return
     pipe = st.pipeline
     head = f"{prefix} = {source_text(pipe)}"
@@ -194,11 +218,11 @@ def _statement(st: s.Statement, a: _Anchor, anchored, emit) -> None:
     inner_comments = any(anchored(step).leading or anchored(step).trailing for step in steps)
     one_line = head + "".join(f" -> {step_text(step)}" for step in steps)
     if not inner_comments and len(INDENT + one_line) + _trail_len(a) <= WIDTH:
-        emit(INDENT, one_line, a)
+        emit(INDENT, one_line, a, line)
         return
-    emit(INDENT, head, a)
+    emit(INDENT, head, a, line)
     for step in steps:
-        emit(INDENT * 2, f"-> {step_text(step)}", anchored(step))
+        emit(INDENT * 2, f"-> {step_text(step)}", anchored(step), step.span.line)
 
 
 def _trail_len(a: _Anchor) -> int:

@@ -68,7 +68,7 @@ def compile_text(text: str, path: str | None = None, base_dir: Path | None = Non
             f"binary data (NUL byte at offset {offset}); a spec is a text file",
             path=path,
         )
-    text = text.replace("\r\n", "\n")
+    text = text.replace("\r\n", "\n").removeprefix("\ufeff")  # editors may add a BOM
     tree, comments = parse(text, path)
     surface = lower(tree, comments)
     diags = Diagnostics()

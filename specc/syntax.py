@@ -163,12 +163,17 @@ def _describe(exc: UnexpectedInput, text: str) -> Diagnostic:
             tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
         )
         expected = _acceptable(exc) - {"COMMENT"}
+        missing_arrow = _missing_arrow(text, tok, expected)
+        if missing_arrow is not None:
+            return missing_arrow
         prev = _previous_token(text, tok.line, tok.column)
         after = f" after '{prev}'" if prev else ""
         message = f"expected {_words(expected)}{after}, found {_token_text(tok)}"
         return Diagnostic(message, span, _hint(expected, tok))
     if isinstance(exc, (UnexpectedEOF, UnexpectedToken)):
-        expected = set(exc.expected) - {"COMMENT"}
+        expected = (_acceptable(exc) if isinstance(exc, UnexpectedToken) else set(exc.expected)) - {
+            "COMMENT"
+        }
         lines = text.split("\n")
         # point at the end of the last non-empty line
         ln = len(lines)
@@ -184,6 +189,8 @@ def _describe(exc: UnexpectedInput, text: str) -> Diagnostic:
         return Diagnostic(
             "unterminated string", span, "close the string with '\"' on the same line"
         )
+    if ch == "'":
+        return Diagnostic('unexpected character "\'"', span, 'strings use double quotes: "..."')
     shown = repr(ch)[1:-1]
     return Diagnostic(f"unexpected character '{shown}'", span)
 
@@ -198,8 +205,28 @@ def _acceptable(exc: UnexpectedToken) -> set[str]:
 
 
 def _hint(expected: set[str], tok: Token) -> str | None:
-    if tok.type in {"MODEL", "TASK", "INPUT", "OUTPUT", "TRUE", "FALSE"} and "NAME" in expected:
-        return f"'{tok}' is a keyword and cannot be used as a name"
     if "RBRACE" in expected and tok.type in {"MODEL", "TASK"}:
         return "is a '}' missing before this?"
+    if tok.type in {"MODEL", "TASK", "INPUT", "OUTPUT", "TRUE", "FALSE"} and "NAME" in expected:
+        return f"'{tok}' is a keyword and cannot be used as a name"
     return None
+
+
+def _missing_arrow(text: str, tok: Token, expected: set[str]) -> Diagnostic | None:
+    """`x embedding(dim=4)`: a step written without its arrow reads as a new
+    statement named `embedding`; say what was really meant."""
+    if tok.type != "LPAR" or "EQUAL" not in expected:
+        return None
+    try:
+        tokens = list(parser().lex(text[: _offset(text, tok.line, tok.column)]))
+    except UnexpectedInput:
+        return None
+    if len(tokens) < 2 or tokens[-1].type != "NAME":
+        return None
+    step, before = tokens[-1], tokens[-2]
+    if before.type not in {"NAME", "RPAR"} or before.line != step.line:
+        return None
+    span = Span(step.line, step.column, step.line, step.column + len(step))
+    return Diagnostic(
+        f"expected '->' before '{step}'", span, f"write `-> {step}(...)` to add a step"
+    )

@@ -87,11 +87,20 @@ def resolve_model(decl: s.ModelDecl, diags: Diagnostics) -> ResolvedModel:
     def define(name: str, span: Span, what: str) -> bool:
         if name in defined:
             first = defined[name]
-            diags.error(
-                f"'{name}' is already defined in model '{decl.name}' (line {first.line})",
-                span,
-                "give this " + what + " a different name",
-            )
+            if what == "step":  # auto-named after its op: the user never wrote this name
+                diags.error(
+                    f"this step is named '{name}' after its op, but '{name}' is already "
+                    f"defined in model '{decl.name}' (line {first.line})",
+                    span,
+                    f"rename the other '{name}', or end a statement with this step so it "
+                    "takes the statement's name",
+                )
+            else:
+                diags.error(
+                    f"'{name}' is already defined in model '{decl.name}' (line {first.line})",
+                    span,
+                    "give this " + what + " a different name",
+                )
             return False
         defined[name] = span
         return True
@@ -167,7 +176,7 @@ def resolve_model(decl: s.ModelDecl, diags: Diagnostics) -> ResolvedModel:
                     did_you_mean(name, defined),
                 )
 
-    if not outputs:
+    if not outputs and not output_refs:
         diags.error(
             f"model '{decl.name}' has no output",
             decl.name_span,

@@ -96,6 +96,14 @@ def bind_arguments(
                 continue
             if i >= len(names):
                 most = len(names)
+                if most == 0:
+                    diags.error(
+                        f"{owner} takes no arguments, got {len(args)}",
+                        arg.span,
+                        f"write `{owner}` alone",
+                    )
+                    ok = False
+                    continue
                 diags.error(
                     f"{owner} takes {most} positional argument{'s' if most != 1 else ''} "
                     f"at most, got {len(args)}",
@@ -147,7 +155,11 @@ def _messages(
         if field == "activation" and len(loc) > 1 and loc[1] == "slope":
             what = "'slope' of leaky_relu"
         help = None
-        if field in size_fields:
+        if kind == "missing" or (
+            field in size_fields and isinstance(value, dict) and field not in value
+        ):
+            message = f"{owner} needs argument '{field}'"
+        elif field in size_fields:
             if isinstance(value, str):
                 message = f"{what} must be a number or {one_of(SIZE_SYMBOLS)}, got '{value}'"
                 help = did_you_mean(value, SIZE_SYMBOLS)
@@ -160,8 +172,6 @@ def _messages(
                 message = f"{what} must be greater than 0, got {_show(value)}"
             else:
                 message = f"{what} must be a positive whole number, got {_show(value)}"
-        elif kind == "missing":
-            message = f"{owner} needs argument '{field}'"
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
             bound = {
                 "greater_than": ("greater than", "gt"),
@@ -238,10 +248,21 @@ def validate_node(raw: RawNode, diags: Diagnostics) -> NodeBase | None:
     except ValidationError as exc:
         size_fields = {k for k in ("dim", "hidden", "units") if k in cls.model_fields}
         for field, message, help in _messages(exc, raw.op, size_fields):
-            if field == "activation" and not help and "slope" not in message:
+            span = spans.get(field, raw.op_span)
+            if field == "activation" and message.startswith("'slope'"):
+                span = _slope_span(written.get("activation")) or span
+            elif field == "activation" and not help:
                 help = ACTIVATION_HELP
-            diags.error(message, spans.get(field, raw.op_span), help)
+            diags.error(message, span, help)
         return None
+
+
+def _slope_span(value: s.Value | None) -> Span | None:
+    if isinstance(value, s.CallValue):
+        for i, arg in enumerate(value.args):
+            if arg.key == "slope" or (arg.key is None and i == 0):
+                return arg.value.span
+    return None
 
 
 def validate_input(decl: s.InputDecl, diags: Diagnostics) -> Input | None:
@@ -293,7 +314,7 @@ def _call_setting(
         value = s.CallValue(name=value.name, args=[], span=value.span, name_span=value.span)
     if not isinstance(value, s.CallValue):
         diags.error(
-            f"'{setting.key}' must be {what} such as {next(iter(registry))}(...), got "
+            f"'{setting.key}' must be a {what} such as {next(iter(registry))}(...), got "
             f"{_show(_plain(setting.value, diags))}",
             setting.value.span,
         )
@@ -464,6 +485,20 @@ def _try_task(data, spans, decl, diags, report_only: bool = False) -> Task | Non
         return None
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def _check_data(
     data: dict[str, Any],
     spans: dict[str, Span],
@@ -506,9 +541,9 @@ def _check_data(
     if base_dir is not None:
         for key in ("path", "dev", "test"):
             rel = data.get(key)
-            if isinstance(rel, str) and not (base_dir / rel).is_file():
+            if isinstance(rel, str) and not _is_file(base_dir / rel):
                 where = base_dir / rel
-                what = "is a directory, not a file" if where.is_dir() else "not found"
+                what = "is a directory, not a file" if _is_dir(where) else "not found"
                 diags.error(
                     f"data file '{rel}' {what}",
                     spans[key],
