@@ -44,7 +44,8 @@ def _positive(name: str, value: int | None) -> None:
 def run_command(args: argparse.Namespace) -> int:
     from specc.api import load
     from specc.progress import reporter_for
-    from specc.train import Interrupted, run_task
+    from specc.errors import SpecError
+    from specc.train import Diverged, Interrupted, run_task
 
     _positive("epochs", args.epochs)
     _positive("steps", args.steps)
@@ -64,6 +65,10 @@ def run_command(args: argparse.Namespace) -> int:
             resume=args.resume,
             reporter=reporter_for(out),
         )
+    except SpecError as err:
+        if err.path is None and type(err) in (SpecError, Diverged):
+            err.path = args.file  # found after reading the data: say which spec
+        raise
     except Interrupted as stop:
         where = f"; checkpoint saved to {stop.checkpoint}" if stop.checkpoint else ""
         sys.stderr.write(f"interrupted at a step boundary{where}\n")
@@ -90,6 +95,8 @@ def show_metrics(result) -> None:
     names = [k for k, v in val.items() if isinstance(v, float)]
     for name in names:
         label = {"loss": "loss (nats)", "bits_per_char": "bits/char"}.get(name, name)
+        if name == "loss" and result.task.loss == "mse":
+            label = "loss (mse)"
         train = f"{m['train']['loss']:.4f}" if name == "loss" and m.get("train") else ""
         row = [label, train, f"{val[name]:.4f}"]
         if "test" in m:

@@ -98,8 +98,17 @@ class CopyData(_Checked):
     kinds: ClassVar[tuple[str, ...]] = ("tag",)
 
 
+class ParityData(_Checked):
+    """Is the number of 1s in a bit string odd? A long-range classification."""
+
+    source: Literal["parity"] = "parity"
+    length: int = Field(gt=0)
+    samples: int = Field(1000, gt=0)
+    kinds: ClassVar[tuple[str, ...]] = ("classify",)
+
+
 DataSource = Annotated[
-    Union[TextData, TaggedData, ConlluData, AddingData, CopyData],  # noqa: UP007
+    Union[TextData, TaggedData, ConlluData, AddingData, CopyData, ParityData],  # noqa: UP007
     Field(discriminator="source"),
 ]
 DATA_CLASSES: dict[str, type[_Checked]] = {

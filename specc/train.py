@@ -192,6 +192,13 @@ def run_task(
     model = program.bound_model(task.model, prepared.sizes)
     check_output_fits(model, prepared)
     check_training_fits(model, task)
+    if task.kind == "next_char" and task.prime and prepared.vocab is not None:
+        from specc.tasks.infer import encode_prime
+
+        try:
+            encode_prime(prepared.vocab, task.prime)  # fail now, not after training
+        except SpecError as err:
+            raise SpecError(f"prime: {err.args[0]}") from None
     net = Network(model, seed=task.seed, dtype="float32")
     opt = make_optimizer(task.optimizer, net.flat_params.size, net.dtype)
     total = total_steps(task, prepared)

@@ -95,9 +95,11 @@ def test_diagnose_after_training_and_from_checkpoint(tmp_path, capsys):
 
 def test_model_without_rnn_is_a_clear_error(tmp_path, capsys):
     spec = tmp_path / "a.spec"
+    (tmp_path / "c.txt").write_text("abc " * 200)
     spec.write_text(
-        "model m { input x : sequence[2]  output y = x -> dense(units=1) }\n"
-        "task t : regress { model = m  data = adding(length=5, samples=20) }\n"
+        "model m { input c : tokens  output y = c -> embedding(4) -> dense(units=vocab)"
+        " -> softmax }\n"
+        'task t : next_char { model = m  data = text("c.txt")  seq_len = 8  batch = 4 }\n'
     )
     assert main(["diagnose", str(spec)]) == 1
     assert "has no rnn" in capsys.readouterr().err

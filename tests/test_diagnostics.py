@@ -774,8 +774,9 @@ SHAPES = [
             ),
         ),
         "3:44",
-        "a regress task needs an output of shape (B, 1) or (B, T, 1); 'sum' has (B, T, 3)",
-        "end the model with dense(units=1)",
+        "adding data has one target per sequence, so the output must be (B, 1); "
+        "'sum' has (B, T, 3)",
+        "use rnn(..., return=last) before dense(units=1)",
         id="task-regress-output-not-scalar",
     ),
     pytest.param(

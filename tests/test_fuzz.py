@@ -672,11 +672,31 @@ def model_tokens(draw, model_name: str, fit: str | None = None) -> list[str]:
             candidates = [v for v in values if v[1] in ("ids", "seq")]
         src = draw(st.sampled_from(candidates))
         tail = [BR, "->", "dense", "(", "units", "=", "1", ")"]
+        if fit == "regress" and src[1] == "seq":  # adding wants one number per sequence
+            tail = [
+                BR,
+                "->",
+                "rnn",
+                "(",
+                "hidden",
+                "=",
+                "4",
+                ",",
+                "return",
+                "=",
+                "last",
+                ")",
+                *tail,
+            ]
         if fit in ("next_char", "tag"):
             size = "vocab" if fit == "next_char" else "labels"
             tail = [BR, "->", "dense", "(", "units", "=", size, ")", BR, "->", "softmax"]
             if src[1] == "ids":
                 tail = [BR, "->", "embedding", "(", "dim", "=", "8", ")", *tail]
+        # sizes the task's data does not bind become numbers (text binds only vocab,
+        # adding binds nothing)
+        unbound = {"next_char": {"labels"}, "regress": {"vocab", "labels"}}.get(fit, set())
+        toks = ["5" if t in unbound else t for t in toks]
         toks += [BR, "output", "out9999", "=", src[0], *tail]
     elif not outputs:
         last = values[-1][0] if len(values) > 1 else None

@@ -116,6 +116,18 @@ OVERFIT = {
             "a/DET bird/NOUN sings/VERB loudly/ADV ./PUNCT\nwe/PRON ran/VERB\n" * 3
         },
     ),
+    "classify": (
+        """
+        model c {
+            input b : tokens
+            output y = b -> one_hot -> rnn(hidden=16, return=last) -> dense(units=labels)
+                -> softmax
+        }
+        task k : classify { model = c  data = parity(length=3, samples=40)  batch = 8
+                            optimizer = adam(lr=3e-2) }
+        """,
+        {},
+    ),
     "regress": (
         """
         model a {
@@ -161,3 +173,48 @@ def test_tagging_example_beats_majority_tag(tmp_path):
     majority = baseline(result.prepared)["majority_accuracy"]
     assert result.metrics["val"]["accuracy"] > majority + 0.2
     assert result.metrics["val"]["per_tag"]
+
+
+def test_parity_data_labels_are_the_parity_of_the_bits():
+    from specc.data.synthetic import parity
+
+    x, y = parity(length=9, samples=200, seed=3)
+    assert x.shape == (200, 9) and set(np.unique(x)) <= {0, 1}
+    np.testing.assert_array_equal(y, x.sum(axis=1) % 2)
+    again, _ = parity(length=9, samples=200, seed=3)
+    np.testing.assert_array_equal(x, again)
+
+
+def test_parity_example_is_solved(tmp_path):
+    specs = Path(__file__).resolve().parent.parent / "specs"
+    result = run_task(specc.load(specs / "parity.spec"), out_dir=tmp_path)
+    assert result.metrics["val"]["accuracy"] > 0.95  # chance is 0.5
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        (
+            "model r { input x : sequence[2] output y = x -> rnn(hidden=8) -> dense(units=1) }\n"
+            "task t : regress { model = r  data = adding(length=5, samples=20) }",
+            "adding data has one target per sequence",
+        ),
+        (
+            "model r { input x : sequence[2] output y = x -> rnn(hidden=8, return=last)"
+            " -> dense(units=vocab) -> dense(units=1) }\n"
+            "task t : regress { model = r  data = adding(length=5, samples=20) }",
+            "uses 'vocab', but adding data binds no sizes",
+        ),
+    ],
+)
+def test_task_and_model_mismatches_are_check_time_errors(spec, words):
+    with pytest.raises(specc.SpecError, match=words):
+        specc.loads(spec)
+
+
+def test_a_prime_outside_the_vocabulary_fails_before_training(tmp_path):
+    spec = CHAR_SPEC.replace("generate  = 20", 'generate  = 20\n    prime = "XYZ"')
+    program = _program(tmp_path, spec, {"corpus.txt": TEXT})
+    with pytest.raises(specc.SpecError, match="prime"):
+        run_task(program, out_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()  # nothing trained, nothing written

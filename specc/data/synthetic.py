@@ -89,3 +89,20 @@ def copy_baseline(length: int, symbols: int) -> float:
             f"copy baseline needs symbols >= 1 and length >= 0, got {symbols}, {length}"
         )
     return COPY_SYMBOLS_SHOWN * math.log(symbols) / (length + 2 * COPY_SYMBOLS_SHOWN)
+
+
+def parity(length: int, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bit strings and whether each holds an odd number of 1s.
+
+    Returns ``X`` (samples, length) int64 in {0, 1} and ``y`` (samples,) int64.
+    Every bit matters to the answer, so the first bit's influence must survive
+    the whole sequence: a classification twin of the adding problem. Always
+    guessing one class scores 50%.
+    """
+    if length < 1:
+        raise ValueError(f"parity needs length >= 1, got {length}")
+    if samples < 1:
+        raise ValueError(f"parity needs samples >= 1, got {samples}")
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, size=(samples, length), dtype=np.int64)
+    return x, x.sum(axis=1) % 2

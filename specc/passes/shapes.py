@@ -120,6 +120,15 @@ def check_task_fit(task: Task, model: Model, diags: Diagnostics) -> None:
         return
     node = _node_or_none(model, out_name)
     where = node.span if node is not None else inp.span
+    _check_sizes_bound(task, model, diags)
+    if task.data.source == "adding" and out.dims != ("B", 1):
+        diags.error(
+            f"adding data has one target per sequence, so the output must be (B, 1); "
+            f"'{out_name}' has {out.text()}",
+            where,
+            "use rnn(..., return=last) before dense(units=1)",
+        )
+        return
     if task.kind == "regress":
         if out.dims not in (("B", 1), ("B", "T", 1)):
             diags.error(
@@ -153,6 +162,34 @@ def check_task_fit(task: Task, model: Model, diags: Diagnostics) -> None:
             where,
             "end the model with -> softmax",
         )
+
+
+#: The sizes each data source binds from its data.
+SOURCE_SIZES = {
+    "text": ("vocab",),
+    "tagged": ("vocab", "labels"),
+    "conllu": ("vocab", "labels"),
+    "copy": ("vocab", "labels"),
+    "adding": (),
+    "parity": ("vocab", "labels"),
+}
+
+
+def _check_sizes_bound(task: Task, model: Model, diags: Diagnostics) -> None:
+    """A size symbol the task's data never binds would stay unknown at run time."""
+    bound = SOURCE_SIZES.get(task.data.source, SIZE_SYMBOLS)
+    for node in model.nodes:
+        dims = [d for shape in param_shapes(model, node).values() for d in shape]
+        dims += list(node.shape.dims) if node.shape is not None else []
+        for d in dims:
+            if isinstance(d, str) and d in SIZE_SYMBOLS and d not in bound:
+                binds = " and ".join(f"'{b}'" for b in bound) or "no sizes"
+                diags.error(
+                    f"'{node.name}' uses '{d}', but {task.data.source} data binds {binds}",
+                    node.span,
+                    "write a number instead",
+                )
+                return
 
 
 def _has_shape(model: Model, name: str) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from specc.data.conllu import load_conllu
-from specc.data.synthetic import adding_problem, copy_memory
+from specc.data.synthetic import adding_problem, copy_memory, parity
 from specc.data.tagged import load_tagged
 from specc.data.text import builtin_text, load_text
 from specc.data.vocab import WORD_SPECIALS, Vocab
@@ -79,6 +79,8 @@ def prepare(task: Task, base_dir: Path | None) -> Prepared:
         return _copy(task)
     if src.source == "adding":
         return _adding(task)
+    if src.source == "parity":
+        return _parity(task)
     raise SpecError(f"data source {src.source} is not supported for {task.kind} tasks")
 
 
@@ -323,13 +325,29 @@ def _adding(task: Task) -> Prepared:
     )
 
 
+def _parity(task: Task) -> Prepared:
+    src = task.data
+    x, y = parity(src.length, src.samples, task.seed)
+    cut = _split_rows(len(x), task.split)
+    spe, make = _row_batches(x[:cut], y[:cut], task, masked=False)
+    return Prepared(
+        kind="classify",
+        sizes={"vocab": 2, "labels": 2},
+        steps_per_epoch=spe,
+        make_batch=make,
+        val=_fixed_rows(x[cut:], y[cut:], task.batch),
+        vocab=Vocab(["0", "1"]),
+        labels=Vocab(["even", "odd"]),
+    )
+
+
 # ----- fitting the model to the data --------------------------------------------------
 
 
 def check_output_fits(model: Model, prepared: Prepared) -> None:
     """A model that fixed its output size by hand must agree with the data."""
     out = model.shape_of(model.outputs[0])
-    want = {"next_char": "vocab", "tag": "labels"}.get(prepared.kind)
+    want = {"next_char": "vocab", "tag": "labels", "classify": "labels"}.get(prepared.kind)
     if want is None:
         return
     have = out.dims[-1]
