@@ -43,8 +43,8 @@ def _positive(name: str, value: int | None) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from specc.api import load
-    from specc.progress import reporter_for
     from specc.errors import SpecError
+    from specc.progress import reporter_for
     from specc.train import Diverged, Interrupted, run_task
 
     _positive("epochs", args.epochs)
