@@ -170,7 +170,7 @@ def train_step(
 
 def run_task(
     program,
-    task_name: str | None = None,
+    task_name: str | Task | None = None,
     *,
     epochs: int | None = None,
     steps: int | None = None,
@@ -182,7 +182,8 @@ def run_task(
 ) -> RunResult:
     """Train a task of `program` and evaluate it; writes the checkpoint and metrics."""
     reporter = reporter or SilentReporter()
-    task = configure(program.task(task_name), epochs, steps, seed)
+    chosen = task_name if isinstance(task_name, Task) else program.task(task_name)
+    task = configure(chosen, epochs, steps, seed)
     resumed: Checkpoint | None = load_checkpoint(resume) if resume else None
     if resumed is not None:
         _check_resumable(resumed, task, resume)
