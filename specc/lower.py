@@ -1,9 +1,8 @@
-"""Parse tree to surface IR: one Transformer method per grammar rule."""
+"""Parse tree to surface IR: one method per grammar rule."""
 
 from __future__ import annotations
 
-from lark import Token, Transformer, Tree, v_args
-from lark.exceptions import VisitError
+from lark import Token, Tree
 
 from specc import surface as s
 from specc.errors import Span, SpecError
@@ -28,20 +27,29 @@ def _unescape(body: str) -> str:
     return "".join(out)
 
 
-@v_args(meta=True)
-class _ToSurface(Transformer):
+class _ToSurface:
+    """One method per grammar rule, called with the rule's meta and its built children.
+
+    A plain bottom-up walk rather than lark's Transformer, whose per-node
+    dispatch dominated the time of multi-megabyte specs; nodes are made with
+    `model_construct`, since the parser already guarantees their shape."""
+
+    def build(self, tree: Tree):
+        children = [self.build(c) if isinstance(c, Tree) else c for c in tree.children]
+        return getattr(self, str(tree.data))(tree.meta, children)
+
     def start(self, meta, items):
         return list(items)
 
     def model(self, meta, children):
         name, *stmts = children
-        return s.ModelDecl(
+        return s.ModelDecl.model_construct(
             name=str(name), statements=stmts, span=_span(meta), name_span=_span(name)
         )
 
     def input_decl(self, meta, children):
         name, (type_name, type_size, type_span) = children
-        return s.InputDecl(
+        return s.InputDecl.model_construct(
             name=str(name),
             type_name=type_name,
             type_size=type_size,
@@ -58,7 +66,7 @@ class _ToSurface(Transformer):
     def output_decl(self, meta, children):
         name = children[0]
         pipeline = children[1] if len(children) > 1 else None
-        return s.NodeDecl(
+        return s.NodeDecl.model_construct(
             name=str(name),
             is_output=True,
             pipeline=pipeline,
@@ -68,7 +76,7 @@ class _ToSurface(Transformer):
 
     def node_decl(self, meta, children):
         name, pipeline = children
-        return s.NodeDecl(
+        return s.NodeDecl.model_construct(
             name=str(name),
             is_output=False,
             pipeline=pipeline,
@@ -80,11 +88,13 @@ class _ToSurface(Transformer):
         source, *rest = children
         steps = [c for c in rest if isinstance(c, s.Step)]
         grouped, sources = source
-        return s.Pipeline(sources=sources, grouped=grouped, steps=steps, span=_span(meta))
+        return s.Pipeline.model_construct(
+            sources=sources, grouped=grouped, steps=steps, span=_span(meta)
+        )
 
     def name_ref(self, meta, children):
         tok = children[0]
-        return (False, [s.NameRef(name=str(tok), span=_span(tok))])
+        return (False, [s.NameRef.model_construct(name=str(tok), span=_span(tok))])
 
     def multi_source(self, meta, children):
         return (True, [ref for _, refs in children for ref in refs])
@@ -94,11 +104,13 @@ class _ToSurface(Transformer):
         args = children[1] if len(children) > 1 else None
         if args is None and (meta.end_line, meta.end_column) != (name.end_line, name.end_column):
             args = []  # written with empty parentheses: `op()`
-        return s.Step(op=str(name), args=args, span=_span(meta), op_span=_span(name))
+        return s.Step.model_construct(
+            op=str(name), args=args, span=_span(meta), op_span=_span(name)
+        )
 
     def task(self, meta, children):
         name, kind, *settings = children
-        return s.TaskDecl(
+        return s.TaskDecl.model_construct(
             name=str(name),
             task_kind=str(kind),
             settings=settings,
@@ -107,20 +119,28 @@ class _ToSurface(Transformer):
             kind_span=_span(kind),
         )
 
+    def setting_key(self, meta, children):
+        return children[0]
+
     def setting(self, meta, children):
-        key_tree, value = children
-        key = key_tree.children[0]
-        return s.Setting(key=str(key), value=value, span=_span(meta), key_span=_span(key))
+        key, value = children
+        return s.Setting.model_construct(
+            key=str(key), value=value, span=_span(meta), key_span=_span(key)
+        )
 
     def arguments(self, meta, children):
         return [
-            c if isinstance(c, s.Argument) else s.Argument(key=None, value=c, span=c.span)
+            c
+            if isinstance(c, s.Argument)
+            else s.Argument.model_construct(key=None, value=c, span=c.span)
             for c in children
         ]
 
     def keyword(self, meta, children):
         key, value = children
-        return s.Argument(key=str(key), value=value, span=_span(meta), key_span=_span(key))
+        return s.Argument.model_construct(
+            key=str(key), value=value, span=_span(meta), key_span=_span(key)
+        )
 
     def number(self, meta, children):
         tok = children[0]
@@ -130,40 +150,41 @@ class _ToSurface(Transformer):
             value: int | float = int(text) if is_int else float(text)
         except (ValueError, OverflowError):
             value = float("inf")
-        return s.NumberValue(value=value, text=text, span=_span(tok))
+        return s.NumberValue.model_construct(value=value, text=text, span=_span(tok))
 
     def string(self, meta, children):
         tok = children[0]
-        return s.StringValue(value=_unescape(str(tok)[1:-1]), span=_span(tok))
+        return s.StringValue.model_construct(value=_unescape(str(tok)[1:-1]), span=_span(tok))
 
     def true(self, meta, children):
-        return s.BoolValue(value=True, span=_span(meta))
+        return s.BoolValue.model_construct(value=True, span=_span(meta))
 
     def false(self, meta, children):
-        return s.BoolValue(value=False, span=_span(meta))
+        return s.BoolValue.model_construct(value=False, span=_span(meta))
 
     def symbol(self, meta, children):
         tok = children[0]
-        return s.SymbolValue(name=str(tok), span=_span(tok))
+        return s.SymbolValue.model_construct(name=str(tok), span=_span(tok))
 
     def call(self, meta, children):
         name = children[0]
         args = children[1] if len(children) > 1 else []
-        return s.CallValue(name=str(name), args=args, span=_span(meta), name_span=_span(name))
+        return s.CallValue.model_construct(
+            name=str(name), args=args, span=_span(meta), name_span=_span(name)
+        )
 
     def list_value(self, meta, children):
-        return s.ListValue(items=[c for c in children if c is not None], span=_span(meta))
+        return s.ListValue.model_construct(
+            items=[c for c in children if c is not None], span=_span(meta)
+        )
 
 
 def lower(tree: Tree, comments: list[Token]) -> s.SpecFile:
     """Build the surface IR of a whole file."""
-    try:
-        items = _ToSurface().transform(tree)
-    except VisitError as exc:  # a bug in a rule method, never the user's fault
-        raise exc.orig_exc from None
-    return s.SpecFile(
+    items = _ToSurface().build(tree)
+    return s.SpecFile.model_construct(
         items=items,
-        comments=[s.Comment(text=str(c), span=_span(c)) for c in comments],
+        comments=[s.Comment.model_construct(text=str(c), span=_span(c)) for c in comments],
     )
 
 
