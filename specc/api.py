@@ -85,6 +85,16 @@ class Program:
         return Network(bound, seed=seed, dtype=dtype)
 
 
+    def train(self, task: str | None = None, **options):
+        """Train a task (as `specc run` does, without printing); returns a RunResult
+        with `.metrics`, the trained `.net` and the `.checkpoint` path.
+
+        Options: epochs, steps, seed, out_dir, resume, reporter, save."""
+        from specc.train import run_task
+
+        return run_task(self, task, **options)
+
+
 def load(path: str | Path) -> Program:
     """Parse and validate a spec file; raises SpecError listing every problem."""
     return Program(compile_file(path), Path(path).resolve().parent)

@@ -218,3 +218,10 @@ def test_a_prime_outside_the_vocabulary_fails_before_training(tmp_path):
     with pytest.raises(specc.SpecError, match="prime"):
         run_task(program, out_dir=tmp_path / "o")
     assert not (tmp_path / "o").exists()  # nothing trained, nothing written
+
+
+def test_program_train_is_the_python_face_of_specc_run(tmp_path):
+    program = _program(tmp_path, CHAR_SPEC, {"corpus.txt": TEXT})
+    result = program.train(steps=3, out_dir=tmp_path / "o")
+    assert result.steps == 3 and result.checkpoint.exists()
+    assert set(result.metrics["val"]) == {"loss", "bits_per_char", "accuracy"}
