@@ -73,14 +73,36 @@ def parse(text: str, path: str | None = None) -> tuple[Tree, list[Token]]:
             path=path,
             source=text,
         ) from None
+    errors: list[Diagnostic] = []
+
+    def recover(exc: UnexpectedInput) -> bool:
+        """Note the error, then skip the token and go on, so one file reports
+        every syntax error rather than the first. Only the first error of a
+        line is kept: the ones after it are usually echoes of it."""
+        diag = _describe(exc, text)
+        last_line = errors[-1].span.line if errors and errors[-1].span else None
+        if diag.span is None or diag.span.line != last_line:
+            errors.append(diag)
+        if len(errors) >= MAX_SYNTAX_ERRORS or not isinstance(exc, UnexpectedToken):
+            return False
+        _repair(exc)
+        return True
+
     try:
-        tree = lark.parse(text)
+        tree = lark.parse(text, on_error=recover)
     except UnexpectedInput as exc:
-        raise SpecError("syntax error", [_describe(exc, text)], path=path, source=text) from None
+        diag = _describe(exc, text)
+        if not errors or (diag.span and errors[-1].span and diag.span.line != errors[-1].span.line):
+            errors.append(diag)
     except RecursionError:
         raise SpecError("the spec nests too deeply to parse", path=path, source=text) from None
+    if errors:
+        raise SpecError("syntax error", errors, path=path, source=text)
     return tree, comments
 
+
+#: A file reports at most this many syntax errors.
+MAX_SYNTAX_ERRORS = 20
 
 #: Brackets may nest this deep; deeper is refused before parsing, so no stage recurses
 #: without bound.
@@ -193,6 +215,27 @@ def _describe(exc: UnexpectedInput, text: str) -> Diagnostic:
         return Diagnostic('unexpected character "\'"', span, 'strings use double quotes: "..."')
     shown = repr(ch)[1:-1]
     return Diagnostic(f"unexpected character '{shown}'", span)
+
+
+#: Tokens a repair may insert, tried in this order: a missing closer or separator is
+#: the usual slip, and inserting it lets the rest of the file parse as written.
+_REPAIRS = (("RPAR", ")"), ("RSQB", "]"), ("COMMA", ","), ("ARROW", "->"), ("EQUAL", "="))
+
+
+def _repair(exc: UnexpectedToken) -> None:
+    """Insert the one token that lets the parser take the offending token, if any;
+    otherwise the offending token is skipped."""
+    ip = exc.interactive_parser
+    for kind, text in _REPAIRS:
+        trial = ip.copy()
+        try:
+            trial.feed_token(Token(kind, text))
+            trial.feed_token(exc.token)
+        except UnexpectedInput:
+            continue
+        ip.feed_token(Token(kind, text))
+        ip.feed_token(exc.token)
+        return
 
 
 def _acceptable(exc: UnexpectedToken) -> set[str]:

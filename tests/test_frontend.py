@@ -97,3 +97,23 @@ def test_positional_arguments_follow_field_order():
     rnn = program.model("m").node("rnn")
     assert (rnn.hidden, rnn.activation.leak, rnn.init, rnn.reverse) == (16, 0.2, "identity", True)
     assert program.model("m").node("dense").bias is False
+
+
+def test_every_syntax_error_in_a_file_is_reported():
+    text = """model m {
+    input x : sequence[2]
+    h = x -> rnn(hidden=8
+    y = h -> relu
+    output z = y -> dense(units=1) ]
+}
+
+task t : regress {
+    model = m
+    data = adding(length=5 samples=20)
+}
+"""
+    with pytest.raises(specc.SpecError) as err:
+        specc.loads(text, "multi.spec")
+    places = [(d.span.line, d.span.column) for d in err.value.diagnostics]
+    assert places == [(4, 5), (5, 36), (10, 28)]
+    assert "expected ',' or ')' after '8'" in err.value.diagnostics[0].message
