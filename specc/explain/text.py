@@ -192,6 +192,10 @@ def checkpoint_view(ckpt: Any) -> RenderableType:
     head.add_row("step", Text(f"{ckpt.step}" + (f" of {total}" if total else "")))
     metrics = ckpt.metrics or {}
     for key, value in metrics.items():
+        if key in ("history", "task", "kind", "steps"):  # shown elsewhere, or too long
+            continue
+        if isinstance(value, dict):  # keep the scalar metrics; per-tag tables stay in the file
+            value = {k: v for k, v in value.items() if not isinstance(v, (dict, list))}
         head.add_row(key, Text(_metric_text(value)))
 
     params = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
