@@ -84,7 +84,6 @@ class Program:
         diags.raise_if_any(self.path, self.compiled.source)
         return Network(bound, seed=seed, dtype=dtype)
 
-
     def train(self, task: str | None = None, **options):
         """Train a task (as `specc run` does, without printing); returns a RunResult
         with `.metrics`, the trained `.net` and the `.checkpoint` path.

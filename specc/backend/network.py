@@ -6,6 +6,21 @@ optimizer update cover every parameter, while users still read and write
 `net.params["rnn.W_hh"]` like any array. Forward runs the nodes in dataflow
 order; backward runs them in reverse, summing gradients where a value feeds
 several nodes.
+
+`forward` and `backward_flat` (the training step) take a fast path that
+computes exactly the same numbers with less memory traffic:
+
+* a value is dropped after its last reader, and a reader that is the only
+  one may overwrite it (``inplace``); in backward, a gradient array nobody
+  else holds is overwritten in place, and each cache is consumed once;
+* big arrays come from a `BufferPool` that dead arrays return to, so a
+  steady training loop allocates (and page-faults) almost nothing;
+* ``batchnorm -> leaky_relu | relu | tanh`` runs as one blocked operation
+  (see `_plan`), forward and backward.
+
+`_run` without ``keep`` (what diagnostics use) keeps every value and cache and
+overwrites nothing. Values may be time-major views (kernels.base.token_rows);
+`forward` returns C-ordered arrays.
 """
 
 from __future__ import annotations
@@ -16,19 +31,31 @@ from typing import Any
 import numpy as np
 
 from specc.backend.kernels import KERNELS, Kernel, mse, softmax_cross_entropy
+from specc.backend.kernels.base import BufferPool
 from specc.errors import SpecError
 from specc.ir import Model
 from specc.ops import NodeBase
 from specc.passes.shapes import param_shapes
 
 
+class _Fused:
+    """The cache of a batchnorm that also ran the elementwise op after it, kept
+    under the op's name (whose output it produced)."""
+
+    __slots__ = ("cache", "owner")
+
+    def __init__(self, owner: str, cache: Any) -> None:
+        self.owner = owner
+        self.cache = cache
+
+
 class _Identity(Kernel):
     """`a = b`: a second name for a value."""
 
-    def forward(self, params, state, xs, mask, train, rng):
+    def forward(self, params, state, xs, mask, train, rng, inplace=False):
         return xs[0], None
 
-    def backward(self, params, cache, dy, grads):
+    def backward(self, params, cache, dy, grads, inplace=False):
         return [dy]
 
 
@@ -82,12 +109,16 @@ class Network:
         self.kernels: dict[str, Kernel] = {
             n.name: make_kernel(n, model.sizes, self.dtype) for n in model.nodes
         }
+        self._pool = BufferPool()
+        for kernel in self.kernels.values():
+            kernel._pool = self._pool
         self._node_params: dict[str, dict[str, np.ndarray]] = {}
         self._node_grads: dict[str, dict[str, np.ndarray]] = {}
         self._node_state: dict[str, dict[str, np.ndarray]] = {}
         self._allocate()
         self.rng = np.random.default_rng([seed, 1])  # dropout's stream
         self._time_axis = {n.name: self._has_time(n) for n in model.nodes}
+        self._plan()
 
     # ----- construction ------------------------------------------------------------
 
@@ -145,6 +176,63 @@ class Network:
             f"{node}.{k}": v for node, bufs in self._node_state.items() for k, v in bufs.items()
         }
 
+    def _plan(self) -> None:
+        """Everything the run loops look up per node, resolved once.
+
+        A value may be overwritten by the op that reads it (``inplace``) when its
+        producer returns fresh arrays it does not cache, it has exactly one reader
+        (which takes only it), and it is not a model output. Fast runs also drop
+        each value after its last reader, so memory holds only what backward needs.
+        """
+        nodes = self.model.nodes
+        self._steps = [
+            (
+                n.name,
+                self.kernels[n.name],
+                tuple(n.inputs),
+                self._node_params.get(n.name, {}),
+                self._node_state[n.name],
+                self._node_grads.get(n.name, {}),
+                self._time_axis[n.name],
+            )
+            for n in nodes
+        ]
+        for _, kernel, _, params, _, grads, _ in self._steps:
+            kernel.bind(params, grads)
+        self._inputs = {i.name for i in self.model.inputs}
+        readers: dict[str, list[int]] = {}
+        for i, n in enumerate(nodes):
+            for src in n.inputs:
+                readers.setdefault(src, []).append(i)
+        self._readers = readers
+        self._last_use = {src: idx[-1] for src, idx in readers.items()}
+        outputs = set(self.model.outputs)
+        self._step_of = {step[0]: step for step in self._steps}
+        self._nodes = {n.name: n for n in nodes}
+        # batchnorm -> (leaky_relu | relu | tanh): fast runs apply the op inside the
+        # batchnorm, a block of rows at a time, and differentiate both in one go.
+        self._fusion: dict[str, str] = {}
+        for n in nodes:
+            act = nodes[readers[n.name][0]] if len(readers.get(n.name, ())) == 1 else None
+            if (
+                n.op == "batchnorm"
+                and act is not None
+                and len(act.inputs) == 1
+                and getattr(self.kernels[act.name], "fusable", False)
+                and n.name not in outputs
+                and self._time_axis[n.name] == self._time_axis[act.name]
+            ):
+                self._fusion[n.name] = act.name
+        self._fused_ops = set(self._fusion.values())
+        self._donatable = {
+            n.name
+            for n in nodes
+            if self.kernels[n.name].fresh_output
+            and len(readers.get(n.name, ())) == 1
+            and len(nodes[readers[n.name][0]].inputs) == 1
+            and n.name not in outputs
+        }
+
     # ----- running ------------------------------------------------------------
 
     @property
@@ -184,35 +272,74 @@ class Network:
         train: bool,
         mask: np.ndarray | None,
         stop_before: str | None = None,
+        keep: set[str] | None = None,
+        need_caches: bool = True,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Run the nodes in order; returns every value and every node's cache.
+
+        With ``keep`` (the fast path) values are dropped after their last reader
+        and may be overwritten by it, so only the names in ``keep`` are returned;
+        without ``need_caches`` no cache is returned either, and each kernel may
+        reuse the arrays of its cache once its output is dead.
+        """
         values: dict[str, Any] = self._prepare_inputs(inputs)
         if mask is not None:
             mask = np.asarray(mask, dtype=self.dtype)
         caches: dict[str, Any] = {}
-        for node in self.model.nodes:
-            if node.name == stop_before:
+        fast = keep is not None
+        last_use, donatable, rng = self._last_use, self._donatable, self.rng
+        fusion = self._fusion if fast else {}
+        for i, (name, kernel, ins, params, state, _, timed) in enumerate(self._steps):
+            if name == stop_before:
                 continue
-            kernel = self.kernels[node.name]
-            xs = [values[n] for n in node.inputs]
-            y, cache = kernel.forward(
-                self._node_params.get(node.name, {}),
-                self._node_state[node.name],
-                xs,
-                mask if self._time_axis[node.name] else None,
-                train,
-                self.rng,
-            )
-            values[node.name] = y
-            caches[node.name] = cache
+            if fusion and name in self._fused_ops and name in values:
+                pass  # computed by the batchnorm before it (see `_plan`)
+            elif fusion.get(name) and fusion[name] not in keep and fusion[name] != stop_before:
+                act = fusion[name]
+                xs = [values[n] for n in ins]
+                inplace = ins[0] in donatable and ins[0] not in keep
+                y, cache = kernel.forward(
+                    params, state, xs, mask if timed else None, train, rng,
+                    inplace=inplace, epilogue=self.kernels[act],
+                )  # fmt: skip
+                values[act] = y
+                caches[act] = _Fused(name, cache)
+            else:
+                xs = [values[n] for n in ins]
+                inplace = fast and ins[0] in donatable and ins[0] not in keep
+                y, cache = kernel.forward(
+                    params, state, xs, mask if timed else None, train, rng, inplace=inplace
+                )
+                values[name] = y
+                caches[name] = cache
+            if fast:
+                for src in ins:
+                    if last_use[src] == i and src not in keep:
+                        values.pop(src, None)
+                        if not need_caches and src in caches:
+                            # Output dead and cache unused: the kernel may reuse its arrays
+                            # (only now: an output may be a view into its cache).
+                            self._release(src, caches.pop(src))
+        if not need_caches:
+            caches.clear()
         return values, caches
+
+    def _release(self, name: str, cache: Any) -> None:
+        if isinstance(cache, _Fused):
+            self.kernels[cache.owner].release(cache.cache)
+        else:
+            self.kernels[name].release(cache)
 
     def forward(
         self, inputs: dict[str, Any], train: bool = False, mask: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
         """Run the graph; returns every output by name. `train` uses batch
         statistics (and updates running ones) and applies dropout."""
-        values, _ = self._run(inputs, train, mask)
-        return {name: values[name] for name in self.model.outputs}
+        outputs = self.model.outputs
+        values, _ = self._run(inputs, train, mask, keep=set(outputs), need_caches=False)
+        # Internal values may be time-major views (see kernels.base.token_rows);
+        # users get plain C-ordered arrays.
+        return {name: np.ascontiguousarray(values[name]) for name in outputs}
 
     def _loss_kind(self, targets: np.ndarray, loss: str | None) -> str:
         if loss is not None:
@@ -232,47 +359,81 @@ class Network:
         fast path. Cross-entropy on a softmax output starts from the logits."""
         out_name = output or self.model.outputs[0]
         kind = self._loss_kind(targets, loss)
-        out_node = self.model.node(out_name) if out_name not in self._input_names() else None
+        out_node = self._nodes.get(out_name)
+        if out_node is None and out_name not in self._inputs:
+            self.model.node(out_name)  # raises the model's own error for an unknown name
         fused = kind == "cross_entropy"
         if fused and (out_node is None or out_node.op != "softmax"):
             raise ValueError(
                 f"cross_entropy needs a softmax output; '{out_name}' is "
                 f"{out_node.op if out_node else 'an input'}"
             )
-        values, caches = self._run(inputs, train, mask, stop_before=out_name if fused else None)
+        start = out_node.inputs[0] if fused else out_name
+        values, caches = self._run(
+            inputs, train, mask, stop_before=out_name if fused else None, keep={start}
+        )
         if fused:
-            logits_name = out_node.inputs[0]
-            value, dstart = softmax_cross_entropy(values[logits_name], targets, mask)
-            start = logits_name
+            # The logits are read by nothing else (the softmax is skipped): the loss
+            # may write its gradient over them.
+            mine = (
+                start not in self._inputs
+                and self.kernels[start].fresh_output
+                and len(self._readers.get(start, ())) == 1
+            )
+            value, dstart = softmax_cross_entropy(values[start], targets, mask, inplace=mine)
         else:
-            pred = values[out_name]
+            pred = values[start]
             m = mask if (mask is not None and pred.ndim == 3) else None
             value, dstart = mse(pred, np.asarray(targets, dtype=self.dtype).reshape(pred.shape), m)
-            start = out_name
+        del values
         self.flat_grads.fill(0)
-        self._backward(caches, {start: dstart})
+        self._backward(caches, {start: dstart}, consume=True)
         return float(value)
 
     def _input_names(self) -> set[str]:
-        return {i.name for i in self.model.inputs}
+        return set(self._inputs)
 
-    def _backward(self, caches: dict[str, Any], upstream: dict[str, np.ndarray]) -> None:
+    def _backward(
+        self,
+        caches: dict[str, Any],
+        upstream: dict[str, np.ndarray],
+        consume: bool = False,
+    ) -> None:
+        """Reverse pass from `upstream` gradients, accumulating into `flat_grads`.
+
+        With ``consume`` the caches are dropped as they are used and the upstream
+        arrays are the executor's own, so kernels may overwrite any gradient array
+        nobody else holds (``inplace``). Otherwise nothing passed in is modified.
+        """
         grads_in = dict(upstream)
-        for node in reversed(self.model.nodes):
-            dy = grads_in.pop(node.name, None)
-            if dy is None or node.name not in caches:
+        owned = set(upstream) if consume else set()
+        for name, kernel, ins, params, _, grads, _ in reversed(self._steps):
+            dy = grads_in.pop(name, None)
+            if dy is None or name not in caches:
                 continue
-            dxs = self.kernels[node.name].backward(
-                self._node_params.get(node.name, {}),
-                caches[node.name],
-                dy,
-                self._node_grads.get(node.name, {}),
-            )
-            for name, dx in zip(node.inputs, dxs, strict=True):
+            cache = caches.pop(name) if consume else caches[name]
+            inplace = name in owned
+            if isinstance(cache, _Fused):  # a batchnorm and the op after it, as one
+                _, kernel, ins, params, _, grads, _ = self._step_of[cache.owner]
+                cache = cache.cache
+            dxs = kernel.backward(params, cache, dy, grads, inplace=inplace)
+            del cache
+            for src, dx in zip(ins, dxs, strict=True):
                 if dx is None:
                     continue
-                prev = grads_in.get(name)
-                grads_in[name] = dx if prev is None else prev + dx
+                prev = grads_in.get(src)
+                if not consume:
+                    grads_in[src] = dx if prev is None else prev + dx
+                elif prev is None:
+                    grads_in[src] = dx
+                    # A gradient that shares memory with dy is ours only if dy was.
+                    if inplace or not np.may_share_memory(dx, dy):
+                        owned.add(src)
+                elif src in owned:
+                    prev += dx
+                else:
+                    grads_in[src] = prev + dx
+                    owned.add(src)
 
     def vjp(
         self,
@@ -288,7 +449,7 @@ class Network:
         values, caches = self._run(inputs, train, mask)
         self.flat_grads.fill(0)
         self._backward(caches, dict(upstream))
-        return {name: values[name] for name in self.model.outputs}
+        return {name: np.ascontiguousarray(values[name]) for name in self.model.outputs}
 
     def loss_and_grads(
         self,

@@ -7,6 +7,8 @@ arrays plus a step counter, which is all a checkpoint needs to resume exactly.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from specc.ir import Adagrad, Adam, Optimizer, Sgd
@@ -59,20 +61,23 @@ class AdamOptimizer(FlatOptimizer):
 
     def update(self, params, grads):
         m, v, tmp = self.state["m"], self.state["v"], self._tmp
-        m *= self.b1
-        m += (1 - self.b1) * grads
+        # m += (1 - b1) (g - m): torch's lerp, three passes and no temporaries
+        np.subtract(grads, m, out=tmp)
+        tmp *= 1 - self.b1
+        m += tmp
         v *= self.b2
         np.multiply(grads, grads, out=tmp)
         tmp *= 1 - self.b2
         v += tmp
         bias1 = 1 - self.b1**self.t
-        bias2 = 1 - self.b2**self.t
-        # p -= lr * (m / bias1) / (sqrt(v / bias2) + eps), as torch.optim.Adam
+        root2 = math.sqrt(1 - self.b2**self.t)
+        # p -= lr * (m / bias1) / (sqrt(v / bias2) + eps), as torch.optim.Adam, with the
+        # two bias corrections folded into the scalars:
+        # = (lr * root2 / bias1) * m / (sqrt(v) + eps * root2)
         np.sqrt(v, out=tmp)
-        tmp /= np.sqrt(bias2)
-        tmp += self.eps
+        tmp += self.eps * root2
         np.divide(m, tmp, out=tmp)
-        tmp *= self.lr / bias1
+        tmp *= self.lr * root2 / bias1
         params -= tmp
 
 

@@ -11,12 +11,23 @@ from specc.tasks.metrics import log_softmax
 
 
 def _logits(net: Network, ids: np.ndarray) -> np.ndarray:
+    """The scores before the output's softmax (or the output itself), in evaluation mode.
+
+    Runs the executor's fast path: no caches, and only the one value is kept.
+    """
     out = net.model.node(net.model.outputs[0])
     inputs = {net.model.inputs[0].name: ids}
-    if out.op == "softmax":
-        values, _ = net._run(inputs, False, None, stop_before=out.name)
-        return values[out.inputs[0]]
-    return net._run(inputs, False, None)[0][out.name]
+    name, stop = (out.inputs[0], out.name) if out.op == "softmax" else (out.name, None)
+    values, _ = net._run(inputs, False, None, stop_before=stop, keep={name}, need_caches=False)
+    return values[name]
+
+
+def _sample(rng: np.random.Generator, p: np.ndarray) -> int:
+    """``rng.choice(len(p), p=p)`` without its argument checks: the same arithmetic
+    and the same draw from ``rng``, so the same index, several times faster."""
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))
 
 
 def encode_prime(vocab: Vocab, prime: str) -> np.ndarray:
@@ -55,7 +66,7 @@ def generate(
         ids = np.asarray(context[-window:], dtype=np.int64)[None, :]
         logits = _logits(net, ids)[0, -1].astype(np.float64) / temperature
         p = np.exp(log_softmax(logits))
-        nxt = int(rng.choice(len(p), p=p / p.sum()))
+        nxt = _sample(rng, p / p.sum())
         context.append(nxt)
         out.append(nxt)
     return "".join(vocab.decode(out))

@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from specc.backend.kernels.base import Kernel, Params, Shapes, float_dtype
+from specc.backend.kernels.base import (
+    POOL_MIN_SIZE,
+    Kernel,
+    Params,
+    Shapes,
+    float_dtype,
+    token_rows,
+)
 
 
 def _check_ids(ids: np.ndarray, vocab: int, op: str) -> None:
@@ -24,10 +31,15 @@ def _check_ids(ids: np.ndarray, vocab: int, op: str) -> None:
         )
 
 
+# Largest (tokens x vocab) indicator matrix embedding backward builds (2M entries).
+_ONE_HOT_LIMIT = 1 << 21
+
+
 class Embedding(Kernel):
     """Row lookup ``E[ids]``: ids (B, T) -> (B, T, dim)."""
 
     param_names = ("E",)
+    fresh_output = True
 
     def __init__(self, vocab: int, dim: int) -> None:
         self.vocab = int(vocab)
@@ -48,25 +60,47 @@ class Embedding(Kernel):
         mask: np.ndarray | None,
         train: bool,
         rng: np.random.Generator,
+        inplace: bool = False,
     ) -> tuple[np.ndarray, Any]:
         ids = xs[0]
         _check_ids(ids, self.vocab, "embedding")
-        return params["E"][ids], ids
+        e = params["E"]
+        if ids.size * self.dim < POOL_MIN_SIZE:
+            return e[ids], ids
+        return np.take(e, ids, axis=0, out=self._empty((*ids.shape, self.dim), e.dtype)), ids
 
     def backward(
-        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+        self,
+        params: Params,
+        cache: Any,
+        dy: np.ndarray,
+        grads: Params,
+        inplace: bool = False,
     ) -> list[np.ndarray | None]:
-        ids = cache.reshape(-1)
-        rows = dy.reshape(-1, self.dim)
+        rows, tm = token_rows(dy)
+        ids = (cache.T if tm else cache).reshape(-1)  # in the rows' order
         if ids.size == 0:
+            return [None]
+        if self.vocab * ids.size <= _ONE_HOT_LIMIT:
+            # Small vocabulary: scatter ones into a (rows, vocab) indicator matrix and let
+            # one matrix product sum the rows of each id.
+            hot = self._empty((ids.size, self.vocab), rows.dtype)
+            hot.fill(0)
+            hot.reshape(-1)[np.arange(0, hot.size, self.vocab) + ids] = 1
+            grads["E"] += hot.T @ rows
+            self._recycle(hot)
+            if inplace:
+                self._recycle(dy)
             return [None]
         # Sort once and sum runs of equal ids with reduceat: vectorised, and much faster
         # than np.add.at on 2-D rows. Each unique id then receives exactly one +=.
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
-        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
         sums = np.add.reduceat(rows[order], starts, axis=0)
         grads["E"][sorted_ids[starts]] += sums
+        if inplace:
+            self._recycle(dy)
         return [None]
 
 
@@ -77,6 +111,8 @@ class OneHot(Kernel):
     constructor argument, also adopted from ``init_params``/``init_state``
     when the executor calls them with its run dtype.
     """
+
+    fresh_output = True
 
     def __init__(self, vocab: int, dtype: Any = np.float32) -> None:
         self.vocab = int(vocab)
@@ -98,6 +134,7 @@ class OneHot(Kernel):
         mask: np.ndarray | None,
         train: bool,
         rng: np.random.Generator,
+        inplace: bool = False,
     ) -> tuple[np.ndarray, Any]:
         ids = xs[0]
         _check_ids(ids, self.vocab, "one_hot")
@@ -106,6 +143,11 @@ class OneHot(Kernel):
         return out, None
 
     def backward(
-        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+        self,
+        params: Params,
+        cache: Any,
+        dy: np.ndarray,
+        grads: Params,
+        inplace: bool = False,
     ) -> list[np.ndarray | None]:
         return [None]

@@ -7,7 +7,16 @@ from typing import Any
 import numpy as np
 
 from specc.backend.init import linear_params
-from specc.backend.kernels.base import Kernel, Params, Shapes, feature_dim, float_dtype
+from specc.backend.kernels.base import (
+    Kernel,
+    Params,
+    Shapes,
+    colsum,
+    feature_dim,
+    float_dtype,
+    from_rows,
+    token_rows,
+)
 
 
 class Dense(Kernel):
@@ -15,7 +24,12 @@ class Dense(Kernel):
 
     ``in_features`` is optional and only cross-checked, so a spec that states it
     catches a shape mismatch at build time rather than as a matmul error.
+
+    (B, T, N) inputs are multiplied as one (B*T, N) matrix: a 3-D ``@`` would
+    be B separate small matrix products.
     """
+
+    fresh_output = True
 
     def __init__(self, units: int, bias: bool = True, in_features: int | None = None) -> None:
         if int(units) <= 0:
@@ -49,23 +63,36 @@ class Dense(Kernel):
         mask: np.ndarray | None,
         train: bool,
         rng: np.random.Generator,
+        inplace: bool = False,
     ) -> tuple[np.ndarray, Any]:
         x = xs[0]
-        y = x @ params["W"]
+        x2, tm = token_rows(x)
+        w = params["W"]
+        dt = x.dtype if x.dtype == w.dtype else np.result_type(x, w)
+        y = np.matmul(x2, w, out=self._empty((x2.shape[0], self.units), dt))
         if self.bias:
             y += params["b"]
-        return y, x
+        return from_rows(y, x.shape, tm), (x2, tm)
 
     def backward(
-        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+        self,
+        params: Params,
+        cache: Any,
+        dy: np.ndarray,
+        grads: Params,
+        inplace: bool = False,
     ) -> list[np.ndarray | None]:
-        x = cache
-        x2 = x.reshape(-1, x.shape[-1])
-        dy2 = dy.reshape(-1, self.units)
+        x2, tm = cache
+        dy2, _ = token_rows(dy, tm)  # in the order of the cached input's rows
         grads["W"] += x2.T @ dy2
         if self.bias:
-            grads["b"] += dy2.sum(axis=0)
-        return [dy @ params["W"].T]
+            grads["b"] += colsum(dy2)
+        w = params["W"]
+        w_t = np.ascontiguousarray(w.T)
+        dx = np.matmul(dy2, w_t, out=self._empty((dy2.shape[0], w.shape[0]), dy2.dtype))
+        if inplace:
+            self._recycle(dy)
+        return [from_rows(dx, dy.shape, tm)]
 
 
 class Dropout(Kernel):
@@ -84,6 +111,7 @@ class Dropout(Kernel):
         mask: np.ndarray | None,
         train: bool,
         rng: np.random.Generator,
+        inplace: bool = False,
     ) -> tuple[np.ndarray, Any]:
         x = xs[0]
         if not train or self.p == 0.0:
@@ -91,16 +119,31 @@ class Dropout(Kernel):
         keep = rng.random(x.shape, dtype=x.dtype) >= self.p
         scale = keep.astype(x.dtype)
         scale *= 1.0 / (1.0 - self.p)
+        if inplace:
+            x *= scale
+            return x, scale
         return x * scale, scale
 
     def backward(
-        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+        self,
+        params: Params,
+        cache: Any,
+        dy: np.ndarray,
+        grads: Params,
+        inplace: bool = False,
     ) -> list[np.ndarray | None]:
-        return [dy if cache is None else dy * cache]
+        if cache is None:
+            return [dy]
+        if inplace:
+            dy *= cache
+            return [dy]
+        return [dy * cache]
 
 
 class Concat(Kernel):
     """Join inputs along the last axis; backward splits the gradient back."""
+
+    fresh_output = True
 
     def forward(
         self,
@@ -110,12 +153,18 @@ class Concat(Kernel):
         mask: np.ndarray | None,
         train: bool,
         rng: np.random.Generator,
+        inplace: bool = False,
     ) -> tuple[np.ndarray, Any]:
         sizes = [x.shape[-1] for x in xs]
         return np.concatenate(xs, axis=-1), np.cumsum(sizes)[:-1]
 
     def backward(
-        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+        self,
+        params: Params,
+        cache: Any,
+        dy: np.ndarray,
+        grads: Params,
+        inplace: bool = False,
     ) -> list[np.ndarray | None]:
         return list(np.split(dy, cache, axis=-1))
 
@@ -127,6 +176,8 @@ class Add(Kernel):
     input's gradient in place cannot corrupt a sibling's.
     """
 
+    fresh_output = True
+
     def forward(
         self,
         params: Params,
@@ -135,6 +186,7 @@ class Add(Kernel):
         mask: np.ndarray | None,
         train: bool,
         rng: np.random.Generator,
+        inplace: bool = False,
     ) -> tuple[np.ndarray, Any]:
         shape = xs[0].shape
         if any(x.shape != shape for x in xs[1:]):
@@ -145,6 +197,12 @@ class Add(Kernel):
         return y, len(xs)
 
     def backward(
-        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+        self,
+        params: Params,
+        cache: Any,
+        dy: np.ndarray,
+        grads: Params,
+        inplace: bool = False,
     ) -> list[np.ndarray | None]:
-        return [dy.copy() for _ in range(cache)]
+        first = dy if inplace else dy.copy()
+        return [first, *(dy.copy() for _ in range(cache - 1))]

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from specc.backend.kernels.base import from_rows, ones, softmax_shift, token_rows
+
 
 def softmax_cross_entropy(
-    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
+    logits: np.ndarray,
+    targets: np.ndarray,
+    mask: np.ndarray | None = None,
+    inplace: bool = False,
 ) -> tuple[float, np.ndarray]:
     """Mean negative log-likelihood in nats of integer ``targets`` under ``softmax(logits)``.
 
@@ -20,41 +25,55 @@ def softmax_cross_entropy(
     (B, T), or (B, V) with targets (B,); ``mask`` has the shape of ``targets``.
     Targets at padded positions are never read, so they may hold any value.
     The returned gradient is already divided by the number of real positions.
+    With ``inplace`` the gradient is written over ``logits`` (the executor's
+    fast path; the logits are not needed afterwards).
     """
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits {logits.shape} do not match targets {targets.shape}")
     vocab = logits.shape[-1]
-    z = logits.reshape(-1, vocab) - logits.reshape(-1, vocab).max(axis=1, keepdims=True)
-    t = targets.reshape(-1)
-    rows = np.arange(t.size)
+    z, tm = token_rows(logits)  # rows in the logits' own layout; targets follow it
+    t = (targets.T if tm else targets).reshape(-1)
     if mask is None:
         w = None
         count = float(t.size)
     else:
         if mask.shape != targets.shape:
             raise ValueError(f"mask {mask.shape} does not match targets {targets.shape}")
-        w = mask.reshape(-1).astype(logits.dtype, copy=False)
+        w = (mask.T if tm else mask).reshape(-1).astype(logits.dtype, copy=False)
         count = float(w.sum())
         t = np.where(w > 0, t, 0)
     if t.size and (t.min() < 0 or t.max() >= vocab):
         raise ValueError(f"target id out of range [0, {vocab}): min {t.min()}, max {t.max()}")
+    if z.size == 0:
+        return 0.0, np.zeros(logits.shape, dtype=logits.dtype)
 
-    exp_z = np.exp(z)
-    sum_exp = exp_z.sum(axis=1)
-    nll = np.log(sum_exp) - z[rows, t]
+    # Shift so exp never overflows nor underflows (see `softmax_shift`: usually the
+    # global max or nothing, rather than a slow per-row max).
+    shift = softmax_shift(z)
+    if shift is not None:
+        z = np.subtract(z, shift, out=z if inplace else None)
+    elif not inplace:
+        z = z.copy()
+    picked = z.reshape(-1)[np.arange(0, z.size, vocab) + t]  # flat index of each target
+    np.exp(z, out=z)
+    sum_exp = z @ ones(vocab, z.dtype)
+    nll = np.log(sum_exp)
+    nll -= picked
     denom = max(count, 1.0)
     if w is not None:
         nll *= w
     loss = float(nll.sum() / denom)
 
-    grad = exp_z
-    grad /= sum_exp[:, None]
-    grad[rows, t] -= 1
-    if w is None:
-        grad *= 1.0 / denom
-    else:
-        grad *= (w * (1.0 / denom))[:, None]
-    return loss, grad.reshape(logits.shape)
+    # gradient: (softmax - onehot(target)) * weight / count
+    row_scale = sum_exp
+    row_scale *= denom
+    np.divide(1.0, row_scale, out=row_scale)
+    if w is not None:
+        row_scale *= w
+    z *= row_scale[:, None]
+    zf = z.reshape(-1)
+    zf[np.arange(0, z.size, vocab) + t] -= (1.0 / denom) if w is None else w * (1.0 / denom)
+    return loss, from_rows(z, logits.shape, tm)
 
 
 def mse(

@@ -16,9 +16,14 @@ from specc.backend.kernels.base import (
     Kernel,
     Params,
     Shapes,
+    colsum,
+    colsum_product,
     feature_dim,
     float_dtype,
+    from_rows,
     positional_weights,
+    row_blocks,
+    token_rows,
 )
 
 
@@ -26,6 +31,7 @@ class BatchNorm(Kernel):
     """Normalise (B, T, N) or (B, N) per feature; batch statistics in train, running in eval."""
 
     state_names = ("running_mean", "running_var")
+    fresh_output = True
 
     def __init__(self, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True) -> None:
         if not 0.0 <= momentum <= 1.0:
@@ -61,24 +67,40 @@ class BatchNorm(Kernel):
         mask: np.ndarray | None,
         train: bool,
         rng: np.random.Generator,
+        inplace: bool = False,
+        epilogue: Kernel | None = None,
     ) -> tuple[np.ndarray, Any]:
+        """``epilogue``: a `fusable` elementwise op applied to the output on the way
+        (the executor fuses ``batchnorm -> leaky_relu`` and the like); backward
+        then takes the gradient of the op's output.
+
+        The cache keeps the input itself (its producer keeps it anyway, as the rnn
+        does its outputs), never a centred copy: every pass that needs x - mean
+        recomputes it for one block of rows at a time, in cache.
+        """
         x = xs[0]
-        n = x.shape[-1]
-        x2 = x.reshape(-1, n)
-        w = positional_weights(mask, x)
-        count = float(x2.shape[0]) if w is None else float(w.sum())
+        x2, tm = token_rows(x)  # the tokens as rows, in x's own layout (no copy)
+        w = positional_weights(mask, x, tm)
+        rows, n = x2.shape
+        count = float(rows) if w is None else float(w.sum())
+        blocks = row_blocks(rows, n)
+        y = self._empty(x2.shape, x2.dtype)
 
         if train:
+            # Column sums are matrix-vector products (see `colsum`), sums of squares
+            # einsums over centred blocks: two passes over x, exact, and no copy of it.
             denom = max(count, 1.0)  # an all-padding batch normalises to zero, not NaN
-            if w is None:
-                mean = x2.sum(axis=0) / denom
-                xc = x2 - mean
-                var = (xc * xc).sum(axis=0) / denom
-            else:
-                wr = w.reshape(-1)
-                mean = (wr @ x2) / denom
-                xc = x2 - mean
-                var = (wr @ (xc * xc)) / denom
+            wr = None if w is None else w.reshape(-1)
+            mean = (colsum(x2) if wr is None else wr @ x2) / denom
+            var = np.zeros(n, dtype=x2.dtype)
+            scratch = np.empty((blocks[0].stop, n), x2.dtype)
+            for b in blocks:
+                xb = np.subtract(x2[b], mean, out=scratch[: b.stop - b.start])
+                if wr is None:
+                    var += colsum_product(xb, xb)
+                else:
+                    var += wr[b] @ np.multiply(xb, xb, out=xb)
+            var /= denom
             invstd = 1.0 / np.sqrt(var + self.eps)
             if count > 0:
                 mom = self.momentum
@@ -89,40 +111,95 @@ class BatchNorm(Kernel):
                 rv *= 1.0 - mom
                 rv += mom * unbiased
         else:
-            xc = x2 - state["running_mean"]
+            mean = state["running_mean"].copy()
             invstd = 1.0 / np.sqrt(state["running_var"] + self.eps)
+        # y = x * scale + shift with shift = beta - mean * scale, as torch computes it
+        scale = invstd * params["gamma"] if self.affine else invstd
+        shift = -mean * scale
+        if self.affine:
+            shift += params["beta"]
+        for b in blocks:  # y = epilogue(x * scale + shift) * w, block by block
+            yb = np.multiply(x2[b], scale, out=y[b])
+            yb += shift
+            if w is not None:
+                yb *= w[b]  # padded outputs are zero, so junk never travels downstream
+            if epilogue is not None:
+                epilogue.act_block(yb, self._block_scratch(blocks, n, y.dtype)[: yb.shape[0]])
+        kept = None if epilogue is None else y  # a fused op's output, for its derivative
+        cache = (train, x2, mean, invstd, w, count, tm, epilogue, kept)
+        return from_rows(y, x.shape, tm), cache
 
-        xhat = xc * invstd
-        y = xhat * params["gamma"] + params["beta"] if self.affine else xhat.copy()
-        if w is not None:
-            y *= w  # padded outputs are zero, as in the rnn, so junk never travels downstream
-        return y.reshape(x.shape), (xhat, invstd, w, count, train)
+    def _block_scratch(self, blocks: list[slice], n: int, dtype: Any) -> np.ndarray:
+        """A temporary of one block's size, kept between calls (never handed out)."""
+        shape = (blocks[0].stop, n)
+        buf = getattr(self, "_scratch", None)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._scratch = np.empty(shape, dtype)
+        return buf
+
+    def release(self, cache: Any) -> None:
+        if cache[7] is not None:
+            self._recycle(cache[8])  # a fused op's output (released once it is dead)
 
     def backward(
-        self, params: Params, cache: Any, dy: np.ndarray, grads: Params
+        self,
+        params: Params,
+        cache: Any,
+        dy: np.ndarray,
+        grads: Params,
+        inplace: bool = False,
     ) -> list[np.ndarray | None]:
-        xhat, invstd, w, count, train = cache
+        train, x2, mean, invstd, w, count, tm, epilogue, y = cache
         shape = dy.shape
-        dy2 = dy.reshape(-1, shape[-1])
-        if w is not None:
-            dy2 = dy2 * w  # padded outputs do not exist as far as the loss is concerned
-        sum_dy = dy2.sum(axis=0)
-        sum_dy_xhat = (dy2 * xhat).sum(axis=0)
+        dy2, _ = token_rows(dy, tm)  # in the order of the cached rows
+        rows, n = dy2.shape
+        blocks = row_blocks(rows, n)
+        scratch = self._block_scratch(blocks, n, dy2.dtype)
+        # Pass 1, block by block: g = dy * act'(.) * w, the gradient at the batchnorm's
+        # own output (written over dy when dy is ours), and the sums of g and of
+        # g * (x - mean). With `inplace` the fused op's output is ours too and its
+        # block becomes act' in place.
+        own = inplace or epilogue is not None or w is not None
+        g = dy2 if inplace or not own else self._empty(dy2.shape, dy2.dtype)
+        d = None if inplace or epilogue is None else np.empty_like(scratch)
+        sum_dy = np.zeros(n, dtype=dy2.dtype)
+        sum_dy_xc = np.zeros(n, dtype=dy2.dtype)
+        for b in blocks:
+            gb, k = g[b], b.stop - b.start
+            if epilogue is not None:
+                db = y[b] if inplace else d[:k]
+                epilogue.deriv_block(y[b], db)
+                np.multiply(dy2[b], db, out=gb)
+                if w is not None:
+                    gb *= w[b]
+            elif w is not None:
+                np.multiply(dy2[b], w[b], out=gb)  # padded outputs do not exist
+            sum_dy += colsum(gb)
+            sum_dy_xc += colsum_product(gb, np.subtract(x2[b], mean, out=scratch[:k]))
+        sum_dy_xhat = sum_dy_xc * invstd
+        a = invstd
         if self.affine:
-            gamma = params["gamma"]
             grads["gamma"] += sum_dy_xhat
             grads["beta"] += sum_dy
-            dxhat = dy2 * gamma
-            s1, s2 = sum_dy * gamma, sum_dy_xhat * gamma
-        else:
-            dxhat, s1, s2 = dy2, sum_dy, sum_dy_xhat
+            a = invstd * params["gamma"]
 
+        # Pass 2: dx = a*g - a*mean(g) - a*invstd^2*mean(g*xc)*xc, a = gamma*invstd (in
+        # training, mean and variance depend on every real token); a*g in evaluation.
+        dx = g if own else self._empty(g.shape, g.dtype)
         if train:
-            # Mean and variance depend on every real token, hence the two correction terms.
             denom = max(count, 1.0)
-            dx = (dxhat - s1 / denom - xhat * (s2 / denom)) * invstd
-            if w is not None:
-                dx *= w
+            c = a * invstd * sum_dy_xhat * (-1.0 / denom)
+            e = a * sum_dy * (-1.0 / denom)
+            for b in blocks:
+                db = np.multiply(g[b], a, out=dx[b])
+                term = np.subtract(x2[b], mean, out=scratch[: b.stop - b.start])
+                term *= c
+                db += term
+                db += e
+                if w is not None:
+                    db *= w[b]
         else:
-            dx = dxhat * invstd
-        return [dx.reshape(shape)]
+            np.multiply(g, a, out=dx)
+        if inplace and epilogue is not None:
+            self._recycle(y)  # the fused op's output, consumed with the cache
+        return [from_rows(dx, shape, tm)]

@@ -1,0 +1,557 @@
+"""specc's NumPy interpreter against PyTorch eager on CPU, side by side.
+
+The model (built in specc from spec text, copied weight for weight into torch):
+
+    embedding(32) -> rnn(tanh, hidden H) -> batchnorm -> leaky_relu(0.01)
+        -> dense(vocab=65) -> softmax + cross-entropy
+
+For every thread count the script re-executes itself in a child process whose
+environment pins both libraries to that many threads (OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS and MKL_NUM_THREADS are set before numpy and torch are
+imported, and torch.set_num_threads(n) is called). Inside the child the two
+implementations run in one process on the same data from the same initial
+weights, and their repetitions alternate (specc, torch, torch, specc, ...)
+for a fixed time budget, so a machine that gets busier or quieter affects
+both alike. Times are medians; the machine's load average is printed beside
+them (on a shared machine, two-thread results depend on what else runs).
+
+What is measured, per configuration (batch x seq_len x hidden):
+
+* train tokens/s: one optimisation step. specc: ``net.backward_flat`` (forward
+  and backward), ``clip_global_norm(5.0)``, flat Adam. torch: forward,
+  ``F.cross_entropy``, ``backward``, ``clip_grad_norm_(5.0)``, ``Adam.step``.
+* infer tokens/s: forward to probabilities in evaluation mode (running
+  batchnorm statistics); torch under ``torch.inference_mode()``.
+* ratio: specc tokens/s over torch tokens/s (above 1: specc is faster).
+* loss check: |specc loss - torch loss| on the first step, which shows the two
+  really compute the same model from the same weights.
+* memory, specc: peak of numpy allocations during one training step
+  (tracemalloc; specc's buffer pool is emptied first, so every array the step
+  needs is allocated and counted inside it), against the activations backward
+  must keep: the embedded inputs and hidden states of the rnn, the normalised
+  batchnorm output, the dense layer's input and the logits, i.e.
+  B*T*(32 + 3H + 65) floats. "pool" is what specc keeps between steps to reuse.
+* memory, torch: bytes of the tensors autograd saves for backward (recorded
+  with ``torch.autograd.graph.saved_tensors_hooks``, no profiler), and the
+  growth of peak RSS over one step (Linux, after resetting the peak through
+  /proc/self/clear_refs); RSS misses memory the allocator reuses, so it is a
+  lower bound.
+* scaling: specc's training step at seq_len 64, 256, 1024 (hidden 128) and
+  hidden 128, 256, 512, 1024 (seq_len 64), batch 32; cost per token should
+  stay flat in seq_len.
+* sampling: characters/s of ``specc.tasks.infer.generate`` (hidden 128,
+  64-character window).
+
+The child reports which BLAS numpy runs (threadpoolctl, if installed), and
+by default clears OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE so OpenBLAS picks the
+kernel for this CPU (``--keep-blas-env`` keeps them).
+
+Usage:
+    python benchmarks/bench_torch.py                 # full run, 1 and 2 threads (~10 min)
+    python benchmarks/bench_torch.py --quick         # smoke run (~1 min)
+    python benchmarks/bench_torch.py --threads 1 --json out.json
+    python benchmarks/bench_torch.py --configs 32x64x256 --no-extras
+
+Needs torch (specc's ``torch`` extra); threadpoolctl, if installed, names the
+BLAS numpy runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CONFIGS = [(32, 64, 128), (32, 64, 256), (64, 128, 512), (1, 25, 100)]
+VOCAB = 65
+EMBED = 32
+SPEC = """
+model bench {
+    input  chars : tokens
+    output next  = chars
+        -> embedding(dim=32)
+        -> rnn(hidden=%d, activation=tanh)
+        -> batchnorm
+        -> leaky_relu(slope=0.01)
+        -> dense(units=vocab)
+        -> softmax
+}
+"""
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+# ----- parent: one child per thread count, then the report ----------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--quick", action="store_true", help="a ~1 minute smoke run")
+    ap.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    ap.add_argument(
+        "--configs",
+        nargs="+",
+        metavar="BxTxH",
+        help="only these configurations (default: " + " ".join(fmt(c) for c in CONFIGS) + ")",
+    )
+    ap.add_argument("--no-extras", action="store_true", help="skip scaling and sampling")
+    ap.add_argument(
+        "--keep-blas-env",
+        action="store_true",
+        help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the children's environment",
+    )
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--child-out", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child is not None:
+        configs = [parse(c) for c in args.configs] if args.configs else CONFIGS
+        result = run_child(args.child, args.quick, configs, not args.no_extras)
+        Path(args.child_out).write_text(json.dumps(result))
+        return 0
+
+    runs = []
+    for n in args.threads:
+        env = dict(os.environ)
+        for var in THREAD_VARS:
+            env[var] = str(n)
+        cleared = []
+        if not args.keep_blas_env:
+            for var in BLAS_OVERRIDES:
+                if env.pop(var, None) is not None:
+                    cleared.append(var)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "child.json"
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(n)]
+            cmd += ["--child-out", str(out)] + (["--quick"] if args.quick else [])
+            cmd += ["--configs", *args.configs] if args.configs else []
+            cmd += ["--no-extras"] if args.no_extras else []
+            print(f"running with {n} thread(s)...", file=sys.stderr, flush=True)
+            load_before = os.getloadavg()[0]
+            subprocess.run(cmd, env=env, check=True)
+            run = json.loads(out.read_text())
+        run["cleared_env"] = cleared
+        # Other processes on the machine slow both sides, but not evenly (OpenMP and
+        # OpenBLAS threads that spin suffer most): keep the load beside the numbers.
+        run["load_average"] = [load_before, os.getloadavg()[0]]
+        runs.append(run)
+        print_run(run)
+    report = {"machine": machine_facts(), "quick": args.quick, "runs": runs}
+    print_summary(runs)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+def print_run(run: dict[str, Any]) -> None:
+    n = run["threads"]
+    print(f"\n== {n} thread(s) | numpy {run['numpy']} ({run['blas']}) | torch {run['torch']}")
+    if "load_average" in run:
+        before, after = run["load_average"]
+        print(f"   (1-minute load average of the machine: {before:.2f} before, {after:.2f} after)")
+    if run.get("cleared_env"):
+        print(f"   (cleared for this run: {', '.join(run['cleared_env'])})")
+    cpu = n == 1  # with one thread, the thread's CPU time is all the work
+    head = (
+        f"{'B x T x H':<12} {'specc train':>12} {'torch train':>12} {'ratio':>6}"
+        + (f" {'(cpu)':>6}" if cpu else "")
+        + f"   {'specc infer':>12} {'torch infer':>12} {'ratio':>6}"
+        + (f" {'(cpu)':>6}" if cpu else "")
+        + f"   {'loss diff':>9}"
+    )
+    print(head + "\n" + "-" * len(head))
+    for c in run["configs"]:
+        print(
+            f"{c['config']:<12} {c['specc_train_tok_s']:>12,.0f} {c['torch_train_tok_s']:>12,.0f}"
+            f" {c['train_ratio']:>6.2f}"
+            + (f" {c['train_ratio_cpu']:>6.2f}" if cpu else "")
+            + f"   {c['specc_infer_tok_s']:>12,.0f} {c['torch_infer_tok_s']:>12,.0f}"
+            f" {c['infer_ratio']:>6.2f}"
+            + (f" {c['infer_ratio_cpu']:>6.2f}" if cpu else "")
+            + f"   {c['loss_diff']:>9.1e}"
+        )
+    print(
+        "(tokens/s, medians of alternating repetitions; ratio = specc / torch"
+        + ("; (cpu): the same ratio in CPU time of the thread" if cpu else "")
+        + ")"
+    )
+
+    print(
+        f"\n{'B x T x H':<12} {'specc peak MB':>13} {'floor MB':>9} {'peak/floor':>10}"
+        f" {'pool MB':>8} {'torch saved MB':>15} {'torch dRSS MB':>14}"
+    )
+    for c in run["configs"]:
+        m = c["memory"]
+        rss = "n/a" if m["torch_rss_delta_mb"] is None else f"{m['torch_rss_delta_mb']:.1f}"
+        print(
+            f"{c['config']:<12} {m['specc_peak_mb']:>13.2f} {m['floor_mb']:>9.2f}"
+            f" {m['peak_over_floor']:>10.2f} {m['specc_pool_mb']:>8.2f}"
+            f" {m['torch_saved_mb']:>15.2f} {rss:>14}"
+        )
+
+    if run["scaling"] is None:
+        return
+    print("\nspecc training step, batch 32:")
+    print(f"{'seq_len x hidden':<18} {'ms/step':>9} {'us/token':>9} {'per token vs first':>19}")
+    for axis in ("seq_len", "hidden"):
+        rows = run["scaling"][axis]
+        base = rows[0]["us_per_token"]
+        for r in rows:
+            label = f"{r['seq_len']} x {r['hidden']}"
+            print(
+                f"{label:<18} {r['ms_per_step']:>9.2f} {r['us_per_token']:>9.2f}"
+                f" {r['us_per_token'] / base:>19.2f}"
+            )
+    s = run["sampling"]
+    print(
+        f"\nsampling: {s['chars_per_s']:,.0f} characters/s "
+        f"(generate, hidden {s['hidden']}, window {s['window']}, {s['chars']} characters)"
+    )
+
+
+def print_summary(runs: list[dict[str, Any]]) -> None:
+    print("\n== bars")
+    for run in runs:
+        for c in run["configs"]:
+            want = 4.0 if c["config"] == "1x25x100" else 1.3
+            ok_t = "met" if c["train_ratio"] >= want else "NOT met"
+            ok_i = "met" if c["infer_ratio"] >= 1.2 else "NOT met"
+            print(
+                f"{run['threads']} thread(s) {c['config']:<11} train {c['train_ratio']:.2f}x "
+                f"(bar {want}x: {ok_t}), infer {c['infer_ratio']:.2f}x (bar 1.2x: {ok_i})"
+            )
+
+
+# ----- child: the measurements ---------------------------------------------------------
+
+
+def fmt(c: tuple[int, int, int]) -> str:
+    return "x".join(map(str, c))
+
+
+def parse(text: str) -> tuple[int, int, int]:
+    b, t, h = (int(v) for v in text.lower().split("x"))
+    return b, t, h
+
+
+def run_child(
+    threads: int, quick: bool, configs: list[tuple[int, int, int]], extras: bool
+) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    results = []
+    for b, t, h in configs:
+        results.append(compare(b, t, h, quick))
+        print(f"  {b}x{t}x{h} done", file=sys.stderr, flush=True)
+    return {
+        "threads": threads,
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "blas": blas_info(),
+        "configs": results,
+        "scaling": scaling(quick) if extras else None,
+        "sampling": sampling(quick) if extras else None,
+    }
+
+
+def blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS unknown: pip install threadpoolctl to report it"
+    import numpy  # noqa: F401  (loads numpy's BLAS so threadpoolctl can see it)
+
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas" and "numpy" in lib.get("filepath", ""):
+            return (
+                f"{lib['internal_api']} {lib.get('version')}, kernel {lib.get('architecture')},"
+                f" {lib['num_threads']} thread(s)"
+            )
+    return "BLAS not found by threadpoolctl"
+
+
+def build_pair(b: int, t: int, h: int, seed: int = 0):
+    """The specc network and a torch copy with the same weights, plus one batch of data."""
+    import numpy as np
+    import torch
+
+    import specc
+
+    net = specc.loads(SPEC % h).build("bench", sizes={"vocab": VOCAB}, seed=seed)
+    p = {k: torch.from_numpy(v.copy()) for k, v in net.params.items()}
+    model = TorchModel(h)
+    with torch.no_grad():
+        model.emb.weight.copy_(p["embedding.E"])
+        model.rnn.weight_ih_l0.copy_(p["rnn.W_xh"].T)
+        model.rnn.weight_hh_l0.copy_(p["rnn.W_hh"].T)
+        model.rnn.bias_ih_l0.copy_(p["rnn.b"])
+        model.rnn.bias_hh_l0.zero_()
+        model.bn.weight.copy_(p["batchnorm.gamma"])
+        model.bn.bias.copy_(p["batchnorm.beta"])
+        model.lin.weight.copy_(p["dense.W"].T)
+        model.lin.bias.copy_(p["dense.b"])
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, VOCAB, (b, t))
+    targets = rng.integers(0, VOCAB, (b, t))
+    return net, model, ids, targets
+
+
+def TorchModel(h: int):
+    """The torch model, defined on first use so the parent process never imports torch."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(VOCAB, EMBED)
+            self.rnn = nn.RNN(EMBED, h, nonlinearity="tanh", batch_first=True)
+            self.bn = nn.BatchNorm1d(h)
+            self.lin = nn.Linear(h, VOCAB)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            out, _ = self.rnn(self.emb(ids))
+            z = self.bn(out.reshape(-1, out.shape[-1]))  # statistics over batch and time
+            return self.lin(F.leaky_relu(z, 0.01))  # logits (B*T, V)
+
+    return Model()
+
+
+def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
+    import numpy as np
+    import torch
+    from torch.nn import functional as F
+
+    from specc.backend.optim import clip_global_norm, make_optimizer
+    from specc.ir import Adam
+
+    net, model, ids, targets = build_pair(b, t, h)
+    opt = make_optimizer(Adam(lr=1e-3), net.flat_params.size, net.dtype)
+    topt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    t_ids = torch.from_numpy(ids)
+    t_targets = torch.from_numpy(targets).reshape(-1)
+    inputs = {"chars": ids}
+
+    def specc_step() -> float:
+        loss = net.backward_flat(inputs, targets)
+        clip_global_norm(net.flat_grads, 5.0)
+        opt.step(net.flat_params, net.flat_grads)
+        return loss
+
+    def torch_step() -> float:
+        model.train()
+        topt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(t_ids), t_targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        topt.step()
+        return loss.item()
+
+    def specc_infer() -> None:
+        net.forward(inputs, train=False)
+
+    def torch_infer() -> None:
+        model.eval()
+        with torch.inference_mode():
+            F.softmax(model(t_ids), dim=-1)
+
+    loss_diff = abs(specc_step() - torch_step())  # first step: identical weights and data
+    memory = measure_memory(net, model, specc_step, torch_step, b, t, h)
+
+    budget = 3.0 if quick else 24.0  # seconds per configuration, both phases
+    train = alternate(specc_step, torch_step, budget * 0.6)
+    infer = alternate(specc_infer, torch_infer, budget * 0.4)
+    ts, tt, si, ti = train.f, train.g, infer.f, infer.g
+    tokens = b * t
+    return {
+        "config": f"{b}x{t}x{h}",
+        "batch": b,
+        "seq_len": t,
+        "hidden": h,
+        "repetitions": {"train": train.pairs, "infer": infer.pairs},
+        "train_ratio_cpu": train.cpu_g / train.cpu_f,
+        "infer_ratio_cpu": infer.cpu_g / infer.cpu_f,
+        "specc_train_tok_s": tokens / ts,
+        "torch_train_tok_s": tokens / tt,
+        "train_ratio": tt / ts,
+        "specc_infer_tok_s": tokens / si,
+        "torch_infer_tok_s": tokens / ti,
+        "infer_ratio": ti / si,
+        "specc_train_ms": ts * 1e3,
+        "torch_train_ms": tt * 1e3,
+        "specc_infer_ms": si * 1e3,
+        "torch_infer_ms": ti * 1e3,
+        "loss_diff": float(loss_diff),
+        "memory": memory,
+        "float32": bool(net.flat_params.dtype == np.float32),
+    }
+
+
+class Timing:
+    """Medians of two interleaved functions: wall-clock seconds and CPU seconds of
+    the calling thread (which, with one thread, is all the work and leaves out
+    time the process spent descheduled by other load)."""
+
+    def __init__(self, f: list[float], g: list[float], cf: list[float], cg: list[float]):
+        import numpy as np
+
+        self.f, self.g = float(np.median(f)), float(np.median(g))
+        self.cpu_f, self.cpu_g = float(np.median(cf)), float(np.median(cg))
+        self.pairs = len(f)
+
+
+def alternate(f, g, budget: float, warmup: int = 2) -> Timing:
+    """Time f and g over interleaved repetitions (order swapped each time), repeated
+    for about ``budget`` seconds (at least 5 and at most 400 pairs)."""
+    for _ in range(warmup):
+        f()
+        g()
+    tf: list[float] = []
+    tg: list[float] = []
+    cf: list[float] = []
+    cg: list[float] = []
+    clock, cpu = time.perf_counter, time.thread_time
+    end = clock() + budget
+    i = 0
+    while i < 5 or (clock() < end and i < 400):
+        order = ((f, tf, cf), (g, tg, cg))
+        for fn, acc, cacc in order if i % 2 == 0 else order[::-1]:
+            start, cstart = clock(), cpu()
+            fn()
+            acc.append(clock() - start)
+            cacc.append(cpu() - cstart)
+        i += 1
+    return Timing(tf, tg, cf, cg)
+
+
+def measure_memory(net, model, specc_step, torch_step, b: int, t: int, h: int) -> dict[str, Any]:
+    import tracemalloc
+
+    import torch
+
+    specc_step()  # warm: optimizer state exists before measuring
+    pool = getattr(net, "_pool", None)
+    held = pool._bytes if pool is not None else 0  # kept between steps for reuse
+    if pool is not None:
+        pool.clear()  # so every array the step needs is allocated, and counted, in it
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    specc_step()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    floor = b * t * (EMBED + 3 * h + VOCAB) * net.flat_params.dtype.itemsize
+
+    saved: dict[int, int] = {}
+
+    def pack(x: torch.Tensor) -> torch.Tensor:
+        saved[x.untyped_storage().data_ptr()] = x.untyped_storage().nbytes()
+        return x
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        torch_step()
+    return {
+        "specc_peak_mb": peak / 1e6,
+        "specc_pool_mb": held / 1e6,
+        "floor_mb": floor / 1e6,
+        "peak_over_floor": peak / floor,
+        "torch_saved_mb": sum(saved.values()) / 1e6,
+        "torch_rss_delta_mb": rss_delta(torch_step),
+    }
+
+
+def rss_delta(fn) -> float | None:
+    """Growth of peak RSS (MB) while running fn, or None where Linux's counters are missing."""
+    status = Path("/proc/self/status")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+    except OSError:
+        return None
+
+    def read(key: str) -> int:
+        for line in status.read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+        raise KeyError(key)
+
+    before = read("VmRSS:")
+    fn()
+    return (read("VmHWM:") - before) / 1e3
+
+
+def scaling(quick: bool) -> dict[str, list[dict[str, Any]]]:
+    import specc
+    from specc.backend.optim import clip_global_norm, make_optimizer
+    from specc.ir import Adam
+
+    def step_time(t: int, h: int) -> dict[str, Any]:
+        import numpy as np
+
+        net = specc.loads(SPEC % h).build("bench", sizes={"vocab": VOCAB}, seed=0)
+        rng = np.random.default_rng(0)
+        ids, targets = rng.integers(0, VOCAB, (32, t)), rng.integers(0, VOCAB, (32, t))
+        opt = make_optimizer(Adam(lr=1e-3), net.flat_params.size, net.dtype)
+
+        def step() -> None:
+            net.backward_flat({"chars": ids}, targets)
+            clip_global_norm(net.flat_grads, 5.0)
+            opt.step(net.flat_params, net.flat_grads)
+
+        sec = alternate(step, lambda: None, 1.0 if quick else 6.0, warmup=1).f
+        return {
+            "seq_len": t,
+            "hidden": h,
+            "ms_per_step": sec * 1e3,
+            "us_per_token": sec * 1e6 / (32 * t),
+        }
+
+    seq = (64, 256) if quick else (64, 256, 1024)
+    hid = (128, 256) if quick else (128, 256, 512, 1024)
+    return {
+        "seq_len": [step_time(t, 128) for t in seq],
+        "hidden": [step_time(64, h) for h in hid],
+    }
+
+
+def sampling(quick: bool) -> dict[str, Any]:
+    import specc
+    from specc.data.vocab import Vocab
+    from specc.tasks.infer import generate
+
+    vocab = Vocab(list(string.ascii_letters + string.digits + " .\n"))  # 65 characters
+    net = specc.loads(SPEC % 128).build("bench", sizes={"vocab": VOCAB}, seed=0)
+    n = 100 if quick else 400
+    generate(net, vocab, prime="The ", n=10, seed=1)  # warm
+    start = time.perf_counter()
+    text = generate(net, vocab, prime="The ", n=n, seed=1)
+    sec = time.perf_counter() - start
+    assert len(text) == n
+    return {"chars": n, "hidden": 128, "window": 64, "chars_per_s": n / sec}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
