@@ -174,3 +174,21 @@ def test_check_gradcheck_cli_passes_on_every_spec(capsys):
             continue  # a spec whose data files are not present in this checkout
         assert main(["check", "--gradcheck", str(path)]) == 0, capsys.readouterr().out
         assert "ok (worst relative error" in capsys.readouterr().out
+
+
+def test_vanishing_gradients_flushed_below_float32_range_change_nothing_visible():
+    """A long sigmoid rnn's gradient sinks below float32's normal range; it is flushed
+    to zero (subnormals are very slow), and the parameter gradients still agree with
+    float64, where nothing is flushed."""
+    text = (
+        "model m { input x : sequence[2]\n"
+        " output y = x -> rnn(hidden=16, activation=sigmoid, return=last) -> dense(units=1) }"
+    )
+    program = specc.loads(text)
+    x = np.random.default_rng(0).normal(size=(4, 120, 2))
+    y = np.random.default_rng(1).normal(size=(4, 1))
+    g32 = program.build("m", dtype="float32").loss_and_grads({"x": x}, y)[1]
+    g64 = program.build("m", dtype="float64").loss_and_grads({"x": x}, y)[1]
+    for k in g64:
+        assert np.all(np.isfinite(g32[k]))
+        np.testing.assert_allclose(g32[k], g64[k], rtol=2e-3, atol=1e-6, err_msg=k)
