@@ -31,8 +31,7 @@ class _ToSurface:
     """One method per grammar rule, called with the rule's meta and its built children.
 
     A plain bottom-up walk rather than lark's Transformer, whose per-node
-    dispatch dominated the time of multi-megabyte specs; nodes are made with
-    `model_construct`, since the parser already guarantees their shape."""
+    dispatch is slow for multi-megabyte specs."""
 
     def build(self, tree: Tree):
         children = [self.build(c) if isinstance(c, Tree) else c for c in tree.children]
@@ -43,13 +42,13 @@ class _ToSurface:
 
     def model(self, meta, children):
         name, *stmts = children
-        return s.ModelDecl.model_construct(
+        return s.ModelDecl(
             name=str(name), statements=stmts, span=_span(meta), name_span=_span(name)
         )
 
     def input_decl(self, meta, children):
         name, (type_name, type_size, type_span) = children
-        return s.InputDecl.model_construct(
+        return s.InputDecl(
             name=str(name),
             type_name=type_name,
             type_size=type_size,
@@ -66,7 +65,7 @@ class _ToSurface:
     def output_decl(self, meta, children):
         name = children[0]
         pipeline = children[1] if len(children) > 1 else None
-        return s.NodeDecl.model_construct(
+        return s.NodeDecl(
             name=str(name),
             is_output=True,
             pipeline=pipeline,
@@ -76,7 +75,7 @@ class _ToSurface:
 
     def node_decl(self, meta, children):
         name, pipeline = children
-        return s.NodeDecl.model_construct(
+        return s.NodeDecl(
             name=str(name),
             is_output=False,
             pipeline=pipeline,
@@ -88,13 +87,11 @@ class _ToSurface:
         source, *rest = children
         steps = [c for c in rest if isinstance(c, s.Step)]
         grouped, sources = source
-        return s.Pipeline.model_construct(
-            sources=sources, grouped=grouped, steps=steps, span=_span(meta)
-        )
+        return s.Pipeline(sources=sources, grouped=grouped, steps=steps, span=_span(meta))
 
     def name_ref(self, meta, children):
         tok = children[0]
-        return (False, [s.NameRef.model_construct(name=str(tok), span=_span(tok))])
+        return (False, [s.NameRef(name=str(tok), span=_span(tok))])
 
     def multi_source(self, meta, children):
         return (True, [ref for _, refs in children for ref in refs])
@@ -104,13 +101,11 @@ class _ToSurface:
         args = children[1] if len(children) > 1 else None
         if args is None and (meta.end_line, meta.end_column) != (name.end_line, name.end_column):
             args = []  # written with empty parentheses: `op()`
-        return s.Step.model_construct(
-            op=str(name), args=args, span=_span(meta), op_span=_span(name)
-        )
+        return s.Step(op=str(name), args=args, span=_span(meta), op_span=_span(name))
 
     def task(self, meta, children):
         name, kind, *settings = children
-        return s.TaskDecl.model_construct(
+        return s.TaskDecl(
             name=str(name),
             task_kind=str(kind),
             settings=settings,
@@ -124,23 +119,17 @@ class _ToSurface:
 
     def setting(self, meta, children):
         key, value = children
-        return s.Setting.model_construct(
-            key=str(key), value=value, span=_span(meta), key_span=_span(key)
-        )
+        return s.Setting(key=str(key), value=value, span=_span(meta), key_span=_span(key))
 
     def arguments(self, meta, children):
         return [
-            c
-            if isinstance(c, s.Argument)
-            else s.Argument.model_construct(key=None, value=c, span=c.span)
+            c if isinstance(c, s.Argument) else s.Argument(key=None, value=c, span=c.span)
             for c in children
         ]
 
     def keyword(self, meta, children):
         key, value = children
-        return s.Argument.model_construct(
-            key=str(key), value=value, span=_span(meta), key_span=_span(key)
-        )
+        return s.Argument(key=str(key), value=value, span=_span(meta), key_span=_span(key))
 
     def number(self, meta, children):
         tok = children[0]
@@ -150,41 +139,37 @@ class _ToSurface:
             value: int | float = int(text) if is_int else float(text)
         except (ValueError, OverflowError):
             value = float("inf")
-        return s.NumberValue.model_construct(value=value, text=text, span=_span(tok))
+        return s.NumberValue(value=value, text=text, span=_span(tok))
 
     def string(self, meta, children):
         tok = children[0]
-        return s.StringValue.model_construct(value=_unescape(str(tok)[1:-1]), span=_span(tok))
+        return s.StringValue(value=_unescape(str(tok)[1:-1]), span=_span(tok))
 
     def true(self, meta, children):
-        return s.BoolValue.model_construct(value=True, span=_span(meta))
+        return s.BoolValue(value=True, span=_span(meta))
 
     def false(self, meta, children):
-        return s.BoolValue.model_construct(value=False, span=_span(meta))
+        return s.BoolValue(value=False, span=_span(meta))
 
     def symbol(self, meta, children):
         tok = children[0]
-        return s.SymbolValue.model_construct(name=str(tok), span=_span(tok))
+        return s.SymbolValue(name=str(tok), span=_span(tok))
 
     def call(self, meta, children):
         name = children[0]
         args = children[1] if len(children) > 1 else []
-        return s.CallValue.model_construct(
-            name=str(name), args=args, span=_span(meta), name_span=_span(name)
-        )
+        return s.CallValue(name=str(name), args=args, span=_span(meta), name_span=_span(name))
 
     def list_value(self, meta, children):
-        return s.ListValue.model_construct(
-            items=[c for c in children if c is not None], span=_span(meta)
-        )
+        return s.ListValue(items=[c for c in children if c is not None], span=_span(meta))
 
 
 def lower(tree: Tree, comments: list[Token]) -> s.SpecFile:
     """Build the surface IR of a whole file."""
     items = _ToSurface().build(tree)
-    return s.SpecFile.model_construct(
+    return s.SpecFile(
         items=items,
-        comments=[s.Comment.model_construct(text=str(c), span=_span(c)) for c in comments],
+        comments=[s.Comment(text=str(c), span=_span(c)) for c in comments],
     )
 
 

@@ -3,68 +3,71 @@
 `lower` builds it from the parse tree; the passes turn it into the checked
 IR of `specc.ir`. `fmt` prints it back, which is why it keeps what a person
 wrote (positional vs keyword arguments, number spellings) rather than what
-it means.
+it means. It is never serialised, so plain frozen dataclasses serve: a
+multi-megabyte spec makes millions of these, and they cost a microsecond
+each where validated models cost tens.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from specc.errors import Span
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+_frozen = dataclass(frozen=True, slots=True)
 
 
-class NumberValue(_Frozen):
-    kind: Literal["number"] = "number"
+@_frozen
+class NumberValue:
+    kind: ClassVar[str] = "number"
     value: int | float
     text: str
     span: Span
 
 
-class StringValue(_Frozen):
-    kind: Literal["string"] = "string"
+@_frozen
+class StringValue:
+    kind: ClassVar[str] = "string"
     value: str
     span: Span
 
 
-class BoolValue(_Frozen):
-    kind: Literal["bool"] = "bool"
+@_frozen
+class BoolValue:
+    kind: ClassVar[str] = "bool"
     value: bool
     span: Span
 
 
-class SymbolValue(_Frozen):
-    kind: Literal["symbol"] = "symbol"
+@_frozen
+class SymbolValue:
+    kind: ClassVar[str] = "symbol"
     name: str
     span: Span
 
 
-class CallValue(_Frozen):
-    kind: Literal["call"] = "call"
+@_frozen
+class CallValue:
+    kind: ClassVar[str] = "call"
     name: str
     args: list[Argument]
     span: Span
     name_span: Span
 
 
-class ListValue(_Frozen):
-    kind: Literal["list"] = "list"
+@_frozen
+class ListValue:
+    kind: ClassVar[str] = "list"
     items: list[Value]
     span: Span
 
 
-Value = Annotated[
-    NumberValue | StringValue | BoolValue | SymbolValue | CallValue | ListValue,
-    Field(discriminator="kind"),
-]
+Value = NumberValue | StringValue | BoolValue | SymbolValue | CallValue | ListValue
 
 
-class Argument(_Frozen):
+@_frozen
+class Argument:
     """`value` or `key=value` inside a call's parentheses."""
 
     key: str | None
@@ -73,12 +76,14 @@ class Argument(_Frozen):
     key_span: Span | None = None
 
 
-class NameRef(_Frozen):
+@_frozen
+class NameRef:
     name: str
     span: Span
 
 
-class Step(_Frozen):
+@_frozen
+class Step:
     """One `-> op(args)` of a pipeline; `args` is None when written without parentheses."""
 
     op: str
@@ -87,15 +92,17 @@ class Step(_Frozen):
     op_span: Span
 
 
-class Pipeline(_Frozen):
+@_frozen
+class Pipeline:
     sources: list[NameRef]
     grouped: bool  # written as `(a, b) -> ...`
     steps: list[Step]
     span: Span
 
 
-class InputDecl(_Frozen):
-    kind: Literal["input"] = "input"
+@_frozen
+class InputDecl:
+    kind: ClassVar[str] = "input"
     name: str
     type_name: str
     type_size: Value | None
@@ -104,10 +111,11 @@ class InputDecl(_Frozen):
     type_span: Span
 
 
-class NodeDecl(_Frozen):
+@_frozen
+class NodeDecl:
     """`NAME = pipeline`, `output NAME = pipeline`, or `output NAME` (pipeline None)."""
 
-    kind: Literal["node"] = "node"
+    kind: ClassVar[str] = "node"
     name: str
     is_output: bool
     pipeline: Pipeline | None
@@ -115,26 +123,29 @@ class NodeDecl(_Frozen):
     name_span: Span
 
 
-Statement = Annotated[InputDecl | NodeDecl, Field(discriminator="kind")]
+Statement = InputDecl | NodeDecl
 
 
-class ModelDecl(_Frozen):
-    kind: Literal["model"] = "model"
+@_frozen
+class ModelDecl:
+    kind: ClassVar[str] = "model"
     name: str
     statements: list[Statement]
     span: Span
     name_span: Span
 
 
-class Setting(_Frozen):
+@_frozen
+class Setting:
     key: str
     value: Value
     span: Span
     key_span: Span
 
 
-class TaskDecl(_Frozen):
-    kind: Literal["task"] = "task"
+@_frozen
+class TaskDecl:
+    kind: ClassVar[str] = "task"
     name: str
     task_kind: str
     settings: list[Setting]
@@ -143,18 +154,16 @@ class TaskDecl(_Frozen):
     kind_span: Span
 
 
-Item = Annotated[ModelDecl | TaskDecl, Field(discriminator="kind")]
+Item = ModelDecl | TaskDecl
 
 
-class Comment(_Frozen):
+@_frozen
+class Comment:
     text: str
     span: Span
 
 
-class SpecFile(_Frozen):
+@_frozen
+class SpecFile:
     items: list[Item]
-    comments: list[Comment] = []
-
-
-CallValue.model_rebuild()
-ListValue.model_rebuild()
+    comments: list[Comment] = field(default_factory=list)

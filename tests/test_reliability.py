@@ -89,6 +89,19 @@ def test_pathological_specs_finish_quickly(tmp_path, name, text, status, words):
         assert words in res.stderr
 
 
+@pytest.mark.slow
+def test_five_megabytes_of_statements_check_within_a_minute(tmp_path):
+    """Not a comment or one long string: 150,000 real statements."""
+    body = "".join(f"  n{i} = x -> relu  # comment\n" for i in range(150_000))
+    path = tmp_path / "big.spec"
+    path.write_text("model m {\n  input x : sequence[4]\n" + body + "  output y = n0 -> relu\n}\n")
+    assert path.stat().st_size > 4_000_000
+    started = time.perf_counter()
+    res = specc_cli("check", str(path), timeout=300)
+    assert res.returncode == 0, res.stderr[:300]
+    assert time.perf_counter() - started < 60
+
+
 def test_invalid_utf8_names_the_byte_offset(tmp_path):
     path = tmp_path / "u.spec"
     path.write_bytes(b"model m {\n  input x : tok\xffens }")
