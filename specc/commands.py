@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -251,6 +250,3 @@ def _split_words(sentence: str) -> list[str]:
         words.append(raw)
         words.extend(tail)
     return words
-
-
-__all__ = ["Path"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lark import Token, Tree
 
 from specc import surface as s
-from specc.errors import Span, SpecError
+from specc.errors import Span
 
 
 def _span(meta_or_token) -> Span:
@@ -171,6 +171,3 @@ def lower(tree: Tree, comments: list[Token]) -> s.SpecFile:
         items=items,
         comments=[s.Comment(text=str(c), span=_span(c)) for c in comments],
     )
-
-
-__all__ = ["SpecError", "lower"]

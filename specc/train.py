@@ -132,7 +132,7 @@ class _SignalGuard:
         return False
 
 
-def _find_nonfinite(net: Network, batch: Batch, task: Task) -> str:
+def _find_nonfinite(net: Network, batch: Batch) -> str:
     """Name where NaN/inf first appears: a node's output, else a gradient."""
     values, _ = net._run({net.model.inputs[0].name: batch.inputs}, True, batch.mask)
     for node in net.model.nodes:
@@ -156,7 +156,7 @@ def train_step(
     loss = net.backward_flat({input_name: batch.inputs}, batch.targets, batch.mask, loss=task.loss)
     norm = clip_global_norm(net.flat_grads, task.clip)
     if not (math.isfinite(loss) and math.isfinite(norm)):
-        where = _find_nonfinite(net, batch, task)
+        where = _find_nonfinite(net, batch)
         kept = f"; the last good checkpoint ({last_good}) is untouched" if last_good else ""
         raise Diverged(
             f"training diverged at step {step + 1}: NaN or infinity first appeared in "

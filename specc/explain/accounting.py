@@ -167,16 +167,6 @@ def needs(count: Count) -> str:
     return "needs " + ", ".join(dict.fromkeys(words.get(s, s) for s in count.symbols))
 
 
-def human_bytes(n: int) -> str:
-    """1536 -> '1.5 KiB' (binary units)."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def human_count(n: int) -> str:
     """12_345_678 -> '12.3 M'; small numbers keep every digit."""
     if n < 100_000:

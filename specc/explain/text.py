@@ -19,12 +19,12 @@ from specc.explain.accounting import (
     BYTES_PER_SCALAR,
     Count,
     Report,
-    human_bytes,
     human_count,
     needs,
     optimizer_arrays,
     task_steps,
 )
+from specc.memory import human_bytes
 from specc.ops import NodeBase, Shape
 
 WIDTH = 80

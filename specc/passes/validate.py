@@ -24,20 +24,13 @@ from specc.ir import (
     Input,
     Task,
 )
-from specc.ops import OP_CLASSES, SIZE_SYMBOLS, USER_OPS, Activation, NodeBase
+from specc.ops import OP_CLASSES, SIZE_FIELDS, SIZE_SYMBOLS, USER_OPS, Activation, NodeBase
 from specc.passes.resolve import RawNode
 from specc.suggest import did_you_mean, one_of
 
 INPUT_TYPES = ("tokens", "sequence", "vector")
 BUILTIN_TEXTS = ("python-docs",)
 ACTIVATION_HELP = "use tanh, sigmoid, relu, leaky_relu or leaky_relu(slope=S)"
-
-
-class _Written:
-    """A value converted to Python, remembering where each part was written."""
-
-    def __init__(self) -> None:
-        self.spans: dict[tuple[str, ...], Span] = {}
 
 
 def _plain(value: s.Value, diags: Diagnostics) -> Any:
@@ -246,7 +239,7 @@ def validate_node(raw: RawNode, diags: Diagnostics) -> NodeBase | None:
             {"name": raw.name, "inputs": raw.inputs, "span": raw.span, **data}
         )
     except ValidationError as exc:
-        size_fields = {k for k in ("dim", "hidden", "units") if k in cls.model_fields}
+        size_fields = set(SIZE_FIELDS.get(raw.op, ()))
         for field, message, help in _messages(exc, raw.op, size_fields):
             span = spans.get(field, raw.op_span)
             if field == "activation" and message.startswith("'slope'"):

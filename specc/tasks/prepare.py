@@ -271,7 +271,7 @@ def _split_rows(n: int, split: float) -> int:
     return cut
 
 
-def _row_batches(x: np.ndarray, y: np.ndarray, task: Task, masked: bool):
+def _row_batches(x: np.ndarray, y: np.ndarray, task: Task):
     n = len(x)
     spe = -(-n // task.batch)
     seed = task.seed
@@ -298,7 +298,7 @@ def _copy(task: Task) -> Prepared:
     src = task.data
     x, y = copy_memory(src.length, src.symbols, src.samples, task.seed)
     cut = _split_rows(len(x), task.split)
-    spe, make = _row_batches(x[:cut], y[:cut], task, masked=False)
+    spe, make = _row_batches(x[:cut], y[:cut], task)
     symbols = ["_", *[str(i) for i in range(1, src.symbols + 1)], ":"]
     return Prepared(
         kind="tag",
@@ -315,7 +315,7 @@ def _adding(task: Task) -> Prepared:
     src = task.data
     x, y = adding_problem(src.length, src.samples, task.seed)
     cut = _split_rows(len(x), task.split)
-    spe, make = _row_batches(x[:cut], y[:cut], task, masked=False)
+    spe, make = _row_batches(x[:cut], y[:cut], task)
     return Prepared(
         kind="regress",
         sizes={},
@@ -329,7 +329,7 @@ def _parity(task: Task) -> Prepared:
     src = task.data
     x, y = parity(src.length, src.samples, task.seed)
     cut = _split_rows(len(x), task.split)
-    spe, make = _row_batches(x[:cut], y[:cut], task, masked=False)
+    spe, make = _row_batches(x[:cut], y[:cut], task)
     return Prepared(
         kind="classify",
         sizes={"vocab": 2, "labels": 2},
