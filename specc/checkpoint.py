@@ -52,10 +52,7 @@ class Checkpoint:
     def network(self) -> Network:
         """A network with this checkpoint's parameters and state."""
         net = Network(self.model, seed=self.task.seed, dtype="float32")
-        for key, value in self.params.items():
-            net.params[key][...] = value
-        for key, value in self.state.items():
-            net.state[key][...] = value
+        net.load(self.params, self.state)
         if self.rng_state is not None:
             net.rng.bit_generator.state = self.rng_state
         return net

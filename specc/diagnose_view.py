@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         base = Path(ckpt.spec_path).parent if ckpt.spec_path else Path.cwd()
         prepared = prepare(task, base)
         net = ckpt.network()
-        net = _float64(net)
+        net = net.astype("float64")
         flows.append(
             gradient_flow(
                 net,
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
             result = run_task(
                 program, task.name, steps=args.steps, seed=args.seed, out_dir=args.out
             )
-            trained = _float64(result.net)
+            trained = result.net.astype("float64")
             flows.append(
                 gradient_flow(
                     trained, batch, task, args.rnn, f"after {result.steps} training steps"
@@ -234,18 +234,6 @@ def _title_view(doc: dict[str, Any], flows: list[GradientFlow]) -> Group:
         f"({doc['activation']}, init {doc['init']}), T={doc['T']}, batch {doc['batch']}"
     )
     return diagnose_view(title, flows)
-
-
-def _float64(net):
-    """A float64 copy, so gradients far below float32's range still show."""
-    from specc.backend.network import Network
-
-    copy = Network(net.model, seed=net.seed, dtype="float64")
-    for k, v in net.params.items():
-        copy.params[k][...] = v
-    for k, v in net.state.items():
-        copy.state[k][...] = v
-    return copy
 
 
 def _print(renderable, svg: str | None, quiet: bool = False) -> None:

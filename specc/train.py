@@ -338,9 +338,7 @@ def _restore(net: Network, opt, ckpt: Checkpoint) -> None:
                 ckpt.path,
                 f"'{k}' has shape {v.shape}; the spec's model needs {net.params[k].shape}",
             )
-        net.params[k][...] = v
-    for k, v in ckpt.state.items():
-        net.state[k][...] = v
+    net.load(ckpt.params, ckpt.state)
     if ckpt.rng_state is not None:
         net.rng.bit_generator.state = ckpt.rng_state
     opt.t = ckpt.optimizer.get("t", 0)

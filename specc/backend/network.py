@@ -330,6 +330,30 @@ class Network:
         else:
             self.kernels[name].release(cache)
 
+    def load(self, params: dict[str, Any], state: dict[str, Any] | None = None) -> None:
+        """Copy weights (and buffers) in by name, into the live arrays."""
+        for key, value in params.items():
+            self.params[key][...] = value
+        for key, value in (state or {}).items():
+            self.state[key][...] = value
+
+    def astype(self, dtype: str | np.dtype) -> Network:
+        """A copy computing in another dtype, e.g. float64 for gradients that
+        fall below float32's range."""
+        copy = Network(self.model, seed=self.seed, dtype=dtype)
+        copy.load(self.params, self.state)
+        return copy
+
+    def scores(
+        self, inputs: dict[str, Any], mask: np.ndarray | None = None, train: bool = False
+    ) -> np.ndarray:
+        """The first output before its final softmax (the output itself otherwise):
+        what losses and sampling start from. Runs the fast path, keeping only it."""
+        out = self.model.node(self.model.outputs[0])
+        name, stop = (out.inputs[0], out.name) if out.op == "softmax" else (out.name, None)
+        values, _ = self._run(inputs, train, mask, stop_before=stop, keep={name}, need_caches=False)
+        return values[name]
+
     def forward(
         self, inputs: dict[str, Any], train: bool = False, mask: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:

@@ -10,18 +10,6 @@ from specc.errors import OptionError
 from specc.tasks.metrics import log_softmax
 
 
-def _logits(net: Network, ids: np.ndarray) -> np.ndarray:
-    """The scores before the output's softmax (or the output itself), in evaluation mode.
-
-    Runs the executor's fast path: no caches, and only the one value is kept.
-    """
-    out = net.model.node(net.model.outputs[0])
-    inputs = {net.model.inputs[0].name: ids}
-    name, stop = (out.inputs[0], out.name) if out.op == "softmax" else (out.name, None)
-    values, _ = net._run(inputs, False, None, stop_before=stop, keep={name}, need_caches=False)
-    return values[name]
-
-
 def _sample(rng: np.random.Generator, p: np.ndarray) -> int:
     """``rng.choice(len(p), p=p)`` without its argument checks: the same arithmetic
     and the same draw from ``rng``, so the same index, several times faster."""
@@ -64,7 +52,7 @@ def generate(
     out: list[int] = []
     for _ in range(n):
         ids = np.asarray(context[-window:], dtype=np.int64)[None, :]
-        logits = _logits(net, ids)[0, -1].astype(np.float64) / temperature
+        logits = net.scores({net.model.inputs[0].name: ids})[0, -1].astype(np.float64) / temperature
         p = np.exp(log_softmax(logits))
         nxt = _sample(rng, p / p.sum())
         context.append(nxt)
@@ -79,7 +67,7 @@ def tag_words(
     if not tokens:
         raise OptionError("nothing to tag: give a sentence of one or more words")
     ids = words.encode(tokens)[None, :]
-    probs = np.exp(log_softmax(_logits(net, ids)[0].astype(np.float64)))
+    probs = np.exp(log_softmax(net.scores({net.model.inputs[0].name: ids})[0].astype(np.float64)))
     result = []
     for word, row in zip(tokens, probs, strict=True):
         best = np.argsort(-row)[:top]

@@ -16,16 +16,9 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def output_logits(net: Network, batch: Batch, train: bool = False) -> np.ndarray:
-    """The scores before the final softmax (the loss is computed from these)."""
-    out = net.model.outputs[0]
-    node = net.model.node(out)
-    inputs = {net.model.inputs[0].name: batch.inputs}
-    if node.op == "softmax":
-        values, _ = net._run(inputs, train, batch.mask, stop_before=out)
-        return values[node.inputs[0]]
-    values, _ = net._run(inputs, train, batch.mask)
-    return values[out]
+def _scores(net: Network, batch: Batch) -> np.ndarray:
+    """Scores before the softmax, in evaluation mode, in float64 for the sums."""
+    return net.scores({net.model.inputs[0].name: batch.inputs}, batch.mask).astype(np.float64)
 
 
 def evaluate(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str, Any]:
@@ -33,7 +26,7 @@ def evaluate(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str
     if prepared.kind == "regress":
         total, count = 0.0, 0
         for b in batches:
-            pred = output_logits(net, b).astype(np.float64)
+            pred = _scores(net, b)
             err = pred.reshape(b.targets.shape) - b.targets
             total += float(np.sum(err * err))
             count += err.size
@@ -45,7 +38,7 @@ def evaluate(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str
     per_tag_correct = np.zeros(n_classes, dtype=np.int64)
     per_tag_total = np.zeros(n_classes, dtype=np.int64)
     for b in batches:
-        logp = log_softmax(output_logits(net, b).astype(np.float64))
+        logp = log_softmax(_scores(net, b))
         real = np.ones(b.targets.shape, bool) if b.mask is None else b.mask > 0
         targets = b.targets
         seen = real & (targets >= 0)
