@@ -22,9 +22,11 @@ from pydantic import ValidationError
 
 from specc.backend.network import Network
 from specc.data.vocab import Vocab
-from specc.errors import CheckpointError
+from specc.errors import CheckpointError, Diagnostics
 from specc.fileio import atomic_write_bytes
 from specc.ir import Model, Task
+from specc.memory import check_parameters_fit
+from specc.passes.shapes import infer_shapes, param_shapes, state_shapes
 
 FORMAT = "specc-checkpoint"
 VERSION = 1
@@ -148,20 +150,16 @@ def _parse(data, path: Path) -> Checkpoint:
         raise CheckpointError(
             path, f"its model or task description is invalid ({where}: {first['msg']})"
         ) from None
-    net_layout = Network(model, seed=0, dtype="float32")  # shapes to check against
-    params, state = {}, {}
-    for key, ref in net_layout.params.items():
-        params[key] = _array(data, key, ref.shape, path)
-    for key, ref in net_layout.state.items():
-        state[key] = _array(data, key, ref.shape, path)
+    model, param_layout, state_layout = _layout(model, path)
+    params = {key: _array(data, key, shape, path) for key, shape in param_layout.items()}
+    state = {key: _array(data, key, shape, path) for key, shape in state_layout.items()}
     train = _read_doc(data, "__train__", path)
+    flat = (sum(int(np.prod(shape)) for shape in param_layout.values()),)
     opt_arrays = {k.removeprefix("__opt__."): data[k] for k in names if k.startswith("__opt__.")}
     for name, arr in opt_arrays.items():
-        if arr.shape != net_layout.flat_params.shape:
+        if arr.shape != flat:
             raise CheckpointError(
-                path,
-                f"optimizer array '{name}' has shape {arr.shape}, "
-                f"expected {net_layout.flat_params.shape}",
+                path, f"optimizer array '{name}' has shape {arr.shape}, expected {flat}"
             )
     try:
         vocab = (
@@ -192,6 +190,29 @@ def _parse(data, path: Path) -> Checkpoint:
         spec_path=meta.get("spec_path"),
         path=str(path),
     )
+
+
+def _layout(model: Model, path: Path) -> tuple[Model, dict[str, tuple], dict[str, tuple]]:
+    """The shapes the stored arrays must have, read off the model's IR.
+
+    Shapes are inferred again rather than trusted, and the memory guard runs, so a
+    hand-edited model fails here with a reason instead of inside numpy."""
+    diags = Diagnostics()
+    model = infer_shapes(model, diags)
+    if not diags:
+        check_parameters_fit(model, diags)
+    if diags:
+        raise CheckpointError(path, f"its model cannot be built: {diags.items[0].message}")
+    params: dict[str, tuple] = {}
+    state: dict[str, tuple] = {}
+    for node in model.nodes:
+        for key, shape in param_shapes(model, node).items():
+            if not all(isinstance(d, int) for d in shape):
+                raise CheckpointError(path, f"'{node.name}.{key}' has an unbound size {shape}")
+            params[f"{node.name}.{key}"] = shape
+        for key, shape in state_shapes(model, node).items():
+            state[f"{node.name}.{key}"] = shape
+    return model, params, state
 
 
 def _array(data, key: str, shape: tuple[int, ...], path: Path) -> np.ndarray:

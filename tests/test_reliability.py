@@ -336,3 +336,20 @@ def test_memory_guard_refuses_with_both_numbers(tmp_path):
         check_training_fits(model, program.task("t"), available=1000)
     text = str(err.value)
     assert "would need about" in text and "only 1000 B of memory is available" in text
+
+
+def test_checkpoint_with_a_huge_model_is_refused_before_allocating(tmp_path):
+    (tmp_path / "c.txt").write_text("abcdefgh " * 40)
+    spec = tmp_path / "t.spec"
+    spec.write_text(DIVERGING.replace("STEP", "0.1"))
+    assert specc_cli("run", str(spec), "--steps", "2").returncode == 0
+    data = dict(np.load(tmp_path / "runs" / "t.npz", allow_pickle=False))
+    model = json.loads(data["__model__"].tobytes())
+    model["nodes"][1]["hidden"] = 10**9
+    data["__model__"] = np.frombuffer(json.dumps(model).encode(), np.uint8)
+    bad = tmp_path / "huge.npz"
+    np.savez(bad, **data)
+    res = specc_cli("generate", str(bad))
+    assert res.returncode == 1
+    assert "its model cannot be built" in res.stderr and "parameters alone" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
