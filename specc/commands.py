@@ -79,6 +79,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def show_metrics(result) -> None:
+    from specc.tasks.metrics import baseline
+
     m = result.metrics
     out.print(
         f"[bold]{result.task.name}[/] ({result.task.kind}): {result.steps} steps in "
@@ -103,10 +105,13 @@ def show_metrics(result) -> None:
             row.append(f"{v:.4f}" if isinstance(v, float) else "")
         table.add_row(*row)
     prepared = result.prepared
-    if result.task.kind == "next_char" and prepared.vocab is not None:
-        table.add_row("uniform bits/char", "", f"{math.log2(len(prepared.vocab)):.4f}")
-    if result.task.data.source == "adding":
-        table.add_row("baseline mse (predict 1)", "", f"{1 / 6:.4f}")
+    names = {
+        "uniform_bits_per_char": "uniform bits/char",
+        "majority_accuracy": "accuracy of the most common tag",
+        "predict_one_mse": "mse of always predicting 1",
+    }
+    for key, value in baseline(prepared).items():
+        table.add_row(names[key], "", f"{value:.4f}")
     out.print(table)
     per_tag = val.get("per_tag")
     if per_tag:

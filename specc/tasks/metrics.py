@@ -8,12 +8,17 @@ from typing import Any
 import numpy as np
 
 from specc.backend.network import Network
+from specc.data.synthetic import ADDING_BASELINE_MSE
 from specc.tasks.prepare import Batch, Prepared
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _real(b: Batch) -> np.ndarray:
+    return np.ones(b.targets.shape, bool) if b.mask is None else b.mask > 0
 
 
 def _scores(net: Network, batch: Batch) -> np.ndarray:
@@ -39,7 +44,7 @@ def evaluate(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str
     per_tag_total = np.zeros(n_classes, dtype=np.int64)
     for b in batches:
         logp = log_softmax(_scores(net, b))
-        real = np.ones(b.targets.shape, bool) if b.mask is None else b.mask > 0
+        real = _real(b)
         targets = b.targets
         seen = real & (targets >= 0)
         safe = np.where(seen, targets, 0)
@@ -75,21 +80,14 @@ def baseline(prepared: Prepared) -> dict[str, float]:
     """What a model that learned nothing scores, to judge a result against."""
     if prepared.kind == "next_char" and prepared.vocab is not None:
         return {"uniform_bits_per_char": math.log2(len(prepared.vocab))}
-    if prepared.kind == "tag" and prepared.val:
-        counts: dict[int, int] = {}
+    if prepared.kind == "tag" and prepared.val and prepared.labels is not None:
+        counts = np.zeros(len(prepared.labels), dtype=np.int64)
         for b in prepared.train_batches():
-            real = np.ones(b.targets.shape, bool) if b.mask is None else b.mask > 0
-            for t in b.targets[real & (b.targets >= 0)]:
-                counts[int(t)] = counts.get(int(t), 0) + 1
-        if not counts:
-            return {}
-        top = max(counts, key=counts.get)
-        hit = sum(
-            int(np.sum((b.targets == top) & ((b.mask > 0) if b.mask is not None else True)))
-            for b in prepared.val
-        )
+            counts += np.bincount(b.targets[_real(b) & (b.targets >= 0)], minlength=len(counts))
+        top = int(np.argmax(counts))
+        hit = sum(int(np.sum((b.targets == top) & _real(b))) for b in prepared.val)
         real = sum(b.tokens for b in prepared.val)
         return {"majority_accuracy": hit / max(real, 1)}
     if prepared.kind == "regress":
-        return {"predict_one_mse": 1 / 6}
+        return {"predict_one_mse": ADDING_BASELINE_MSE}
     return {}
