@@ -7,6 +7,7 @@ run would have seen.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,13 @@ class Prepared:
             yield self.make_batch(epoch, i)
 
 
-def _epoch_rng(seed: int, epoch: int) -> np.random.Generator:
-    return np.random.default_rng([seed, epoch, 7])
+@functools.lru_cache(maxsize=8)
+def _epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order an epoch visits its n batches (or rows) in: a pure function of
+    (seed, epoch), drawn once per epoch rather than once per step."""
+    order = np.random.default_rng([seed, epoch, 7]).permutation(n)
+    order.flags.writeable = False
+    return order
 
 
 def _resolve(base_dir: Path | None, rel: str) -> Path:
@@ -128,7 +134,7 @@ def _next_char(task: Task, base_dir: Path | None) -> Prepared:
     seq, seed = task.seq_len, task.seed
 
     def make(epoch: int, index: int) -> Batch:
-        order = _epoch_rng(seed, epoch).permutation(spe)
+        order = _epoch_order(seed, epoch, spe)
         start = int(order[index]) * seq
         x = streams[:, start : start + seq]
         y = streams[:, start + 1 : start + seq + 1]
@@ -214,7 +220,7 @@ def _tagging(task: Task, base_dir: Path | None) -> Prepared:
     seed = task.seed
 
     def make(epoch: int, index: int) -> Batch:
-        order = _epoch_rng(seed, epoch).permutation(len(chunks))
+        order = _epoch_order(seed, epoch, len(chunks))
         return _pad([encoded[i] for i in chunks[int(order[index])]])
 
     def fixed(sents: list[list[tuple[str, str]]]) -> list[Batch]:
@@ -277,7 +283,7 @@ def _row_batches(x: np.ndarray, y: np.ndarray, task: Task):
     seed = task.seed
 
     def make(epoch: int, index: int) -> Batch:
-        order = _epoch_rng(seed, epoch).permutation(n)
+        order = _epoch_order(seed, epoch, n)
         rows = np.sort(order[index * task.batch : (index + 1) * task.batch])
         return Batch(x[rows], y[rows], None, int(y[rows].size))
 
