@@ -37,7 +37,7 @@ TERMINAL_WORDS = {
 }
 
 #: The order terminals are listed in, so messages read the same every time.
-_WORD_ORDER = list(TERMINAL_WORDS)
+_WORD_RANK = {word: i for i, word in enumerate(TERMINAL_WORDS.values())}
 
 
 def _grammar_text() -> str:
@@ -146,9 +146,7 @@ class _TooDeep(Exception):
 def _words(expected: set[str]) -> str:
     names = sorted(
         {TERMINAL_WORDS.get(e, f"'{e.lower()}'") for e in expected},
-        key=lambda w: next(
-            (i for i, k in enumerate(_WORD_ORDER) if TERMINAL_WORDS[k] == w), len(_WORD_ORDER)
-        ),
+        key=lambda w: _WORD_RANK.get(w, len(_WORD_RANK)),
     )
     if len(names) <= 1:
         return "".join(names)

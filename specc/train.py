@@ -22,7 +22,7 @@ import numpy as np
 from specc.backend.network import Network
 from specc.backend.optim import clip_global_norm, make_optimizer
 from specc.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from specc.errors import SpecError
+from specc.errors import CheckpointError, SpecError
 from specc.fileio import atomic_write_text
 from specc.ir import Task
 from specc.memory import check_training_fits
@@ -312,8 +312,6 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def _check_resumable(ckpt: Checkpoint, task: Task, path) -> None:
-    from specc.errors import CheckpointError
-
     if ckpt.task.name != task.name:
         raise CheckpointError(path, f"belongs to task '{ckpt.task.name}', not '{task.name}'")
     a = ckpt.task.model_dump(exclude={"span", "epochs", "steps"})
@@ -328,8 +326,6 @@ def _check_resumable(ckpt: Checkpoint, task: Task, path) -> None:
 
 
 def _restore(net: Network, opt, ckpt: Checkpoint) -> None:
-    from specc.errors import CheckpointError
-
     if [k for k in net.params] != [k for k in ckpt.params]:
         raise CheckpointError(ckpt.path, "its parameters do not match the spec's model")
     for k, v in ckpt.params.items():
