@@ -319,18 +319,58 @@ def test_rnn_leaky_gradients_for_unusual_slopes(slope):
     grad_check(k, [x], params=params, seed=4)
 
 
+@pytest.mark.parametrize(
+    ("activation", "slope", "reverse", "masked"),
+    [("tanh", 0.0, False, False), ("tanh", 0.0, True, True), ("sigmoid", 0.0, False, True),
+     ("relu", 0.0, True, False), ("leaky_relu", -0.3, False, True)],
+)  # fmt: skip
+def test_rnn_backward_in_blocks_of_steps_is_exact(monkeypatch, activation, slope, reverse, masked):
+    """BPTT takes act' for a block of steps at a time (here 2 steps, the first block
+    partial): gradients still match finite differences, masks and reversal included."""
+    from specc.backend.kernels import rnn
+    from tests.test_kernels import grad_check, make_mask
+
+    b, t_len, n, h = 3, 7, 2, 4
+    monkeypatch.setattr(rnn, "BLOCK_SIZE", 2 * b * h)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((b, t_len, n))
+    mask = make_mask([7, 4, 2], t_len) if masked else None
+    k = RNN(h, activation=activation, slope=slope, reverse=reverse)
+    params = k.init_params([(n,)], rng, np.float64)
+    params["b"] = 0.1 * rng.standard_normal(h)
+    grad_check(k, [x], mask=mask, params=params, seed=12)
+
+
 def test_embedding_large_vocabulary_path_matches_add_at():
     rng = np.random.default_rng(2)
     vocab = 5000
     ids = rng.integers(0, 300, size=(30, 20))  # repeats guaranteed
     dy = rng.standard_normal((30, 20, 4))
-    k = Embedding(vocab=vocab, dim=4)
+    assert_embedding_sums_like_add_at(Embedding(vocab=vocab, dim=4), ids, dy)
+
+
+def test_embedding_small_vocabulary_chunks_match_add_at(monkeypatch):
+    """The indicator-matrix path sums a chunk of tokens at a time: chunk edges (here
+    every 7 tokens, the last chunk partial) and a time-major gradient change nothing."""
+    from specc.backend.kernels import embedding
+
+    monkeypatch.setattr(embedding, "_ONE_HOT_CHUNK", 7 * 65)
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 65, size=(9, 11))
+    ids[:, :4] = 3  # repeats inside and across chunks
+    dy = rng.standard_normal((11, 9, 5)).transpose(1, 0, 2)  # time-major, as the rnn's
+    assert_embedding_sums_like_add_at(Embedding(vocab=65, dim=5), ids, dy)
+
+
+def assert_embedding_sums_like_add_at(k: Embedding, ids: np.ndarray, dy: np.ndarray) -> None:
+    """Embedding backward adds each token's gradient row to its id's row, as np.add.at."""
+    rng = np.random.default_rng(0)
     params = k.init_params([()], rng, np.float64)
     _, cache = k.forward(params, {}, [ids], None, True, rng)
-    grads = {"E": np.ones((vocab, 4))}
+    grads = {"E": np.ones((k.vocab, k.dim))}
     k.backward(params, cache, dy, grads)
-    ref = np.ones((vocab, 4))
-    np.add.at(ref, ids.ravel(), dy.reshape(-1, 4))
+    ref = np.ones((k.vocab, k.dim))
+    np.add.at(ref, ids.ravel(), dy.reshape(-1, k.dim))
     np.testing.assert_allclose(grads["E"], ref, rtol=1e-12)
 
 

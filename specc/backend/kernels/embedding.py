@@ -31,8 +31,11 @@ def _check_ids(ids: np.ndarray, vocab: int, op: str) -> None:
         )
 
 
-# Largest (tokens x vocab) indicator matrix embedding backward builds (2M entries).
-_ONE_HOT_LIMIT = 1 << 21
+# Embedding backward sums the gradient rows of each id with a matrix product against
+# an indicator matrix when the vocabulary is small (its cost grows with the vocabulary),
+# built for a chunk of tokens at a time so it stays in cache (entries per chunk).
+_ONE_HOT_MAX_VOCAB = 256
+_ONE_HOT_CHUNK = 1 << 18
 
 
 class Embedding(Kernel):
@@ -81,13 +84,18 @@ class Embedding(Kernel):
         ids = (cache.T if tm else cache).reshape(-1)  # in the rows' order
         if ids.size == 0:
             return [None]
-        if self.vocab * ids.size <= _ONE_HOT_LIMIT:
-            # Small vocabulary: scatter ones into a (rows, vocab) indicator matrix and let
-            # one matrix product sum the rows of each id.
-            hot = self._empty((ids.size, self.vocab), rows.dtype)
-            hot.fill(0)
-            hot.reshape(-1)[np.arange(0, hot.size, self.vocab) + ids] = 1
-            grads["E"] += hot.T @ rows
+        if self.vocab <= _ONE_HOT_MAX_VOCAB:
+            # Scatter ones into a (tokens, vocab) indicator matrix, a chunk of tokens at
+            # a time, and let one matrix product per chunk sum the rows of each id.
+            step = max(1, _ONE_HOT_CHUNK // self.vocab)
+            hot = self._empty((min(step, ids.size), self.vocab), rows.dtype)
+            flat_hot = hot.reshape(-1)
+            for start in range(0, ids.size, step):
+                chunk = ids[start : start + step]
+                part = hot[: chunk.size]
+                part.fill(0)
+                flat_hot[np.arange(0, part.size, self.vocab) + chunk] = 1
+                grads["E"] += part.T @ rows[start : start + step]
             self._recycle(hot)
             if inplace:
                 self._recycle(dy)
