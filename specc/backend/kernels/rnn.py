@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from specc.backend.init import RNN_INITS, rnn_params
-from specc.backend.kernels.base import Kernel, Params, Shapes, feature_dim, float_dtype
+from specc.backend.kernels.base import (
+    BLOCK_SIZE,
+    Kernel,
+    Params,
+    Shapes,
+    feature_dim,
+    float_dtype,
+)
 
 RNN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu")
 
@@ -276,11 +283,11 @@ class RNN(Kernel):
             dpre = dhs
         else:
             dpre = self._empty((t_len, b_sz, hid), dt)
-        # act'(pre) for all steps at once, from the stored outputs
-        d_all = self._empty((t_len, b_sz, hid), dt)
-        self._derivative(hs, pre, d_all)
-        if m is not None:
-            d_all *= m  # padded steps pass no gradient
+        # act'(pre) is computed from the stored outputs for a block of steps at a time,
+        # just before the loop reaches them, so it is read back from cache: a pass over
+        # all steps at once would go through main memory twice for long sequences.
+        span = max(1, BLOCK_SIZE // max(b_sz * hid, 1))
+        d_blk = self._empty((min(span, t_len), b_sz, hid), dt)
 
         record = isinstance(self.record_dh, list)
         norms = np.zeros(t_len) if record else None
@@ -289,16 +296,22 @@ class RNN(Kernel):
         # A vanishing gradient sinks into subnormal numbers, which the CPU handles
         # in microcode at a hundredfold cost; a carry that small is flushed to zero.
         flush_below = float(np.finfo(dt).tiny) * 1e6
-        for t in reversed(range(t_len)):
-            g = dpre[t]
-            add(dhs[t], carry, out=g)  # total dL/dh_t
-            if norms is not None:
-                norms[t] = np.linalg.norm(g if m is None else g * m[t])
-            multiply(g, d_all[t], out=g)
-            if t:  # dL/dh_0 is not needed: h_0 = 0 is no parameter
-                dot(g, w_hh_t, out=carry)
-                if t % 8 == 0 and not np.abs(carry).max() > flush_below:
-                    carry.fill(0)
+        for start in reversed(range(0, t_len, span)):
+            stop = min(start + span, t_len)
+            d = d_blk[: stop - start]
+            self._derivative(hs[start:stop], None if pre is None else pre[start:stop], d)
+            if m is not None:
+                d *= m[start:stop]  # padded steps pass no gradient
+            for t in reversed(range(start, stop)):
+                g = dpre[t]
+                add(dhs[t], carry, out=g)  # total dL/dh_t
+                if norms is not None:
+                    norms[t] = np.linalg.norm(g if m is None else g * m[t])
+                multiply(g, d[t - start], out=g)
+                if t:  # dL/dh_0 is not needed: h_0 = 0 is no parameter
+                    dot(g, w_hh_t, out=carry)
+                    if t % 8 == 0 and not np.abs(carry).max() > flush_below:
+                        carry.fill(0)
 
         flat = dpre.reshape(t_len * b_sz, hid)
         # One matmul gives the gradients of W_xh, W_hh and b together (rows of [W_xh; W_hh; b]).
@@ -319,7 +332,7 @@ class RNN(Kernel):
             self._recycle(dxt)
             dxt = flipped
         dx = dxt.transpose(1, 0, 2)  # a time-major (B, T, N) view, see `token_rows`
-        self._recycle(d_all, zeros)
+        self._recycle(d_blk, zeros)
         if dpre is not dhs:
             self._recycle(dpre)
         if inplace:
