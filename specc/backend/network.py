@@ -197,8 +197,6 @@ class Network:
             )
             for n in nodes
         ]
-        for _, kernel, _, params, _, grads, _ in self._steps:
-            kernel.bind(params, grads)
         self._inputs = {i.name for i in self.model.inputs}
         readers: dict[str, list[int]] = {}
         for i, n in enumerate(nodes):

@@ -115,10 +115,6 @@ class Kernel:
         """
         raise NotImplementedError
 
-    def bind(self, params: Params, grads: Params) -> None:
-        """The executor's long-lived parameter and gradient arrays of this node, given
-        once; a kernel may prepare views of them. Calls still pass them every time."""
-
     def release(self, cache: Any) -> None:
         """The executor drops ``cache`` unused (a forward without backward): give back
         the arrays in it that this kernel alone allocated."""

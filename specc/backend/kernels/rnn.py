@@ -1,13 +1,13 @@
 """Simple (Elman) recurrent layer with hand-written backpropagation through time.
 
 Speed comes from keeping Python and extra array passes out of the time loop.
-Data is time-major inside, and each step's row ``[x_t | h_{t-1} | 1]`` sits
-contiguous in one buffer ``z``, so a step is one matmul with the stacked
-weights ``[W_xh; W_hh; b]`` (a view of the executor's flat parameters, which
-hold them in that order) and one activation written into the slot of ``h_t``.
-The output is a time-major view of those slots (see `token_rows`), not a copy.
-Backward is three calls per step, and all weight gradients are a single
-matmul over the stacked steps after BPTT.
+Everything is time-major inside. One matrix product computes the input
+projection and bias of all steps at once, straight into the buffer of hidden
+states, so a step is one product with ``W_hh`` added to its slot and one
+activation there, all on contiguous rows. The output is a time-major view of
+those states (see `token_rows`), not a copy. Backward is three calls per
+step, and the weight gradients are two matrix products over all steps after
+BPTT.
 """
 
 from __future__ import annotations
@@ -27,29 +27,6 @@ from specc.backend.kernels.base import (
 )
 
 RNN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu")
-
-
-def stacked_rows(
-    a: np.ndarray, b: np.ndarray, c: np.ndarray, dtype: Any, view_only: bool = False
-) -> np.ndarray | None:
-    """The matrix [a; b; c] (c a single row), as a view when the three already lie
-    back to back in one buffer, as the executor's flat parameters and gradients do
-    (`param_names` order); otherwise a copy, or ``None`` with ``view_only``."""
-    if (
-        a.dtype == b.dtype == c.dtype == dtype
-        and a.ndim == b.ndim == 2
-        and a.shape[1] == b.shape[1] == c.shape[0]
-        and a.flags.c_contiguous
-        and b.flags.c_contiguous
-        and c.flags.c_contiguous
-        and a.ctypes.data + a.nbytes == b.ctypes.data
-        and b.ctypes.data + b.nbytes == c.ctypes.data
-    ):
-        rows = a.shape[0] + b.shape[0] + 1
-        return np.lib.stride_tricks.as_strided(a, shape=(rows, a.shape[1]), strides=a.strides)
-    if view_only:
-        return None
-    return np.concatenate((a, b, c[None, :]), axis=0).astype(dtype, copy=False)
 
 
 class RNN(Kernel):
@@ -91,8 +68,6 @@ class RNN(Kernel):
         self.init = init
         self.reverse = bool(reverse)
         self.return_last = bool(return_last)
-        self._stack: tuple[Any, Any] = (None, None)
-        self._grad_stack: tuple[Any, Any] = (None, None)
         self.record_dh: list[np.ndarray] | None = None
         self.last_dh_norms: np.ndarray | None = None
 
@@ -165,24 +140,22 @@ class RNN(Kernel):
         hid = self.hidden
         w_xh, w_hh, bias = params["W_xh"], params["W_hh"], params["b"]
         dt = np.result_type(x.dtype, w_hh.dtype)
-        k = hid + n_in + 1
 
-        # z[t] is the row [x_t | h_{t-1} | 1] of step t, time-major and in processing
-        # order, so one matmul with W = [W_xh; W_hh; b] is a whole step's
-        # pre-activation: no separate input projection, bias pass or add.
-        # h_t is written into z[t+1, :, N:N+H]; z[0, :, N:N+H] is h_0 = 0.
-        z = self._empty((t_len + 1, b_sz, k), dt)
+        # xz[t] = [x_t | 1], time-major and in processing order; hs[t + 1] = h_t with
+        # hs[0] = h_0 = 0. One product with [W_xh; b] puts every step's input
+        # projection and bias into the slots of hs, where each step adds h_{t-1} W_hh.
+        xz = self._empty((t_len, b_sz, n_in + 1), dt)
         xt = x.transpose(1, 0, 2)
-        z[:t_len, :, :n_in] = xt[::-1] if self.reverse else xt
-        z[:t_len, :, k - 1] = 1
-        z[0, :, n_in : n_in + hid] = 0
-        z[t_len, :, :n_in] = 0
-        z[t_len, :, k - 1] = 0
+        xz[:, :, :n_in] = xt[::-1] if self.reverse else xt
+        xz[:, :, n_in] = 1
         if inplace:
-            self._recycle(x)  # copied into z; nothing else reads it
-        w = self._stack[1] if w_xh is self._stack[0] and w_xh.dtype == dt else None
-        if w is None:
-            w = stacked_rows(w_xh, w_hh, bias, dt)
+            self._recycle(x)  # copied into xz; nothing else reads it
+        hs_all = self._empty((t_len + 1, b_sz, hid), dt)
+        hs_all[0] = 0
+        w_in = np.concatenate((w_xh, bias[None, :])).astype(dt, copy=False)
+        rows = t_len * b_sz
+        np.matmul(xz.reshape(rows, n_in + 1), w_in, out=hs_all[1:].reshape(rows, hid))
+        w_rec = w_hh.astype(dt, copy=False)
 
         m = None
         if mask is not None:
@@ -193,27 +166,29 @@ class RNN(Kernel):
                 mt = mt[::-1]
             m = np.ascontiguousarray(mt)[:, :, None]  # (T, B, 1)
 
-        # Each step's product goes to a contiguous row block (np.dot, cheaper than
-        # np.matmul for small products, needs one), then the activation writes h_t.
-        # A negative leaky slope keeps every pre-activation for backward.
+        # h_{t-1} W_hh goes to a scratch row block (np.dot, cheaper than np.matmul for
+        # small products, needs a contiguous one) and is added to the projection in
+        # h_t's slot. A negative leaky slope keeps every pre-activation for backward.
         pre = np.empty((t_len, b_sz, hid), dtype=dt) if self._needs_pre() else None
-        step_pre = self._empty((b_sz, hid), dt) if pre is None else None
-        hs = z[1:, :, n_in : n_in + hid]
-        dot = np.dot
+        step = self._empty((b_sz, hid), dt)
+        hs = hs_all[1:]
+        dot, add = np.dot, np.add
         if self.activation == "tanh" and m is None:
             tanh = np.tanh
-            for z_t, h_t in zip(z[:t_len], hs, strict=True):  # the common case: two calls a step
-                dot(z_t, w, out=step_pre)
-                tanh(step_pre, out=h_t)
+            for h_prev, h_t in zip(hs_all[:t_len], hs, strict=True):  # the common case
+                dot(h_prev, w_rec, out=step)
+                add(h_t, step, out=h_t)
+                tanh(h_t, out=h_t)
         else:
             for t in range(t_len):
-                p_t = step_pre if pre is None else pre[t]
-                dot(z[t], w, out=p_t)
+                p_t = step if pre is None else pre[t]
+                dot(hs_all[t], w_rec, out=p_t)
                 h_t = hs[t]
+                add(p_t, h_t, out=p_t)
                 self._activate(h_t, p_t)
                 if m is not None:
                     h_t *= m[t]
-        self._recycle(step_pre)
+        self._recycle(step)
 
         if self.return_last:
             if m is None or self.reverse:
@@ -228,27 +203,17 @@ class RNN(Kernel):
             y = yt.transpose(1, 0, 2)  # time-major, see `token_rows`
         else:
             last = None
-            y = hs.transpose(1, 0, 2)  # a time-major view into z: no copy
-        return y, (z, pre, m, last)
+            y = hs.transpose(1, 0, 2)  # a time-major view into hs_all: no copy
+        return y, (xz, hs_all, pre, m, last)
 
     @property
     def fresh_output(self) -> bool:
         # The full-sequence forward output is a view into the cached step buffer.
         return self.reverse or self.return_last
 
-    def bind(self, params: Params, grads: Params) -> None:
-        # The executor keeps W_xh, W_hh and b back to back (in `param_names` order),
-        # and their gradients too: one view of each trio is the stacked weight matrix
-        # a step multiplies by, and where its gradient goes, with no copy.
-        if set(params) == set(self.param_names) and set(grads) == set(self.param_names):
-            w = params["W_xh"]
-            self._stack = (w, stacked_rows(w, params["W_hh"], params["b"], w.dtype, True))
-            g = grads["W_xh"]
-            self._grad_stack = (g, stacked_rows(g, grads["W_hh"], grads["b"], g.dtype, True))
-
     def release(self, cache: Any) -> None:
-        # Called once the output is dead too: it may be a view into z.
-        self._recycle(cache[0], cache[1])
+        # Called once the output is dead too: it may be a view into hs_all.
+        self._recycle(*cache[:3])
 
     def backward(
         self,
@@ -258,13 +223,12 @@ class RNN(Kernel):
         grads: Params,
         inplace: bool = False,
     ) -> list[np.ndarray | None]:
-        z, pre, m, last = cache
-        t_len, b_sz, k = z.shape
-        t_len -= 1
+        xz, hs_all, pre, m, last = cache
+        t_len, b_sz, n_in = xz.shape
+        n_in -= 1
         hid = self.hidden
-        n_in = k - hid - 1
-        dt = z.dtype
-        hs = z[1:, :, n_in : n_in + hid]
+        dt = xz.dtype
+        hs = hs_all[1:]
         w_hh_t = np.ascontiguousarray(params["W_hh"].T, dtype=dt)  # a transposed view is slower
 
         zeros = None
@@ -313,18 +277,15 @@ class RNN(Kernel):
                     if t % 8 == 0 and not np.abs(carry).max() > flush_below:
                         carry.fill(0)
 
-        flat = dpre.reshape(t_len * b_sz, hid)
-        # One matmul gives the gradients of W_xh, W_hh and b together (rows of [W_xh; W_hh; b]).
-        dw = z[:t_len].reshape(t_len * b_sz, k).T @ flat
-        gw = self._grad_stack[1] if grads["W_xh"] is self._grad_stack[0] else None
-        if gw is not None and gw.dtype == dt:
-            gw += dw  # the executor's flat gradients hold the three in this order
-        else:
-            grads["W_xh"] += dw[:n_in]
-            grads["W_hh"] += dw[n_in : n_in + hid]
-            grads["b"] += dw[k - 1]
+        rows = t_len * b_sz
+        flat = dpre.reshape(rows, hid)
+        # Two products over all steps: [x_t | 1] and h_{t-1} against dL/dpre_t.
+        d_in = xz.reshape(rows, n_in + 1).T @ flat
+        grads["W_xh"] += d_in[:n_in]
+        grads["b"] += d_in[n_in]
+        grads["W_hh"] += hs_all[:t_len].reshape(rows, hid).T @ flat
         w_xh_t = np.ascontiguousarray(params["W_xh"].T)
-        dxt = np.matmul(flat, w_xh_t, out=self._empty((t_len * b_sz, n_in), dt))
+        dxt = np.matmul(flat, w_xh_t, out=self._empty((rows, n_in), dt))
         dxt = dxt.reshape(t_len, b_sz, n_in)
         if self.reverse:
             flipped = self._empty((t_len, b_sz, n_in), dt)
@@ -336,7 +297,7 @@ class RNN(Kernel):
         if dpre is not dhs:
             self._recycle(dpre)
         if inplace:
-            self._recycle(z, pre, dy)
+            self._recycle(xz, hs_all, pre, dy)
 
         if norms is not None:
             self.last_dh_norms = norms[::-1].copy() if self.reverse else norms
