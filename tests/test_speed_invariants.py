@@ -341,6 +341,45 @@ def test_rnn_backward_in_blocks_of_steps_is_exact(monkeypatch, activation, slope
     grad_check(k, [x], mask=mask, params=params, seed=12)
 
 
+@pytest.mark.parametrize(("train", "masked"), [(True, False), (True, True), (False, True)])
+def test_batchnorm_in_many_blocks_is_exact(monkeypatch, train, masked):
+    """Batchnorm goes through its rows in blocks and combines each with tiles of its
+    per-feature vectors; with blocks of 3 rows (the last one partial) its gradients
+    still match finite differences."""
+    from specc.backend.kernels import base
+    from tests.test_kernels import grad_check, make_mask
+
+    monkeypatch.setattr(base, "BLOCK_SIZE", 3 * 4)
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((3, 5, 4)) * 2 + 1
+    mask = make_mask([5, 3, 2], 5) if masked else None
+    params = {"gamma": rng.standard_normal(4), "beta": rng.standard_normal(4)}
+    grad_check(BatchNorm(), [x], mask=mask, train=train, params=params)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["full", "padded"])
+def test_fused_batchnorm_in_many_blocks_equals_plain_path(monkeypatch, masked):
+    """The same with batchnorm -> leaky_relu fused, in a whole char_rnn training step."""
+    from specc.backend.kernels import base
+
+    monkeypatch.setattr(base, "BLOCK_SIZE", 5 * 64)
+    test_fast_training_path_equals_plain_path("char_rnn", masked)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_softmax_of_time_major_logits_is_c_ordered_and_exact(inplace):
+    """Softmax reads time-major logits (as a dense layer after an rnn returns them)
+    in place and writes C-ordered probabilities, also when given the input to
+    overwrite, so a model's output needs no copy."""
+    rng = np.random.default_rng(16)
+    logits = rng.standard_normal((70, 5, 9)).transpose(1, 0, 2) * 3  # (B, T, V), time-major
+    want = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    want /= want.sum(axis=-1, keepdims=True)
+    y, _ = Softmax().forward({}, {}, [logits.copy(order="K")], None, False, rng, inplace=inplace)
+    assert y.flags.c_contiguous
+    np.testing.assert_allclose(y, want, rtol=1e-12)
+
+
 def test_embedding_large_vocabulary_path_matches_add_at():
     rng = np.random.default_rng(2)
     vocab = 5000
