@@ -58,6 +58,15 @@ class Kernel:
             return self._empty((t, b, n), a.dtype).transpose(1, 0, 2)
         return self._empty(a.shape, a.dtype)
 
+    def _kept(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A scratch array this kernel keeps between calls under ``key`` (never handed
+        out, never pooled): for small temporaries that every call needs again."""
+        kept = self.__dict__.setdefault("_kept_arrays", {})
+        buf = kept.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = kept[key] = np.empty(shape, dtype)
+        return buf
+
     def _recycle(self, *arrays: np.ndarray | None) -> None:
         """Hand arrays nobody will read again back to the pool (see `BufferPool.give`)."""
         if self._pool is not None:
@@ -321,6 +330,26 @@ def row_blocks(rows: int, cols: int) -> list[slice]:
     if rows <= step:
         return [slice(0, rows)]
     return [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
+
+
+def row_operand(v: np.ndarray, blocks: list[slice], tile: np.ndarray | None) -> np.ndarray:
+    """What each block of rows is combined with, for a per-feature vector ``v``.
+
+    NumPy broadcasts a vector over a matrix one row at a time, at about twice the
+    cost of combining two arrays of one shape. So with several blocks to go through,
+    ``v`` is copied into ``tile`` (one block's rows, kept by the caller between
+    calls: a fresh one would cost page faults) and sliced to each block
+    (`for_block`); for a single block that copy would cost what it saves.
+    """
+    if len(blocks) < 2 or tile is None:
+        return v
+    tile[...] = v
+    return tile
+
+
+def for_block(operand: np.ndarray, b: slice) -> np.ndarray:
+    """A `row_operand` shaped for the rows of block ``b``."""
+    return operand if operand.ndim == 1 else operand[: b.stop - b.start]
 
 
 def colsum(a: np.ndarray) -> np.ndarray:

@@ -20,9 +20,11 @@ from specc.backend.kernels.base import (
     colsum_product,
     feature_dim,
     float_dtype,
+    for_block,
     from_rows,
     positional_weights,
     row_blocks,
+    row_operand,
     token_rows,
 )
 
@@ -94,8 +96,9 @@ class BatchNorm(Kernel):
             mean = (colsum(x2) if wr is None else wr @ x2) / denom
             var = np.zeros(n, dtype=x2.dtype)
             scratch = np.empty((blocks[0].stop, n), x2.dtype)
+            mean_rows = self._rows("mean", mean, blocks)
             for b in blocks:
-                xb = np.subtract(x2[b], mean, out=scratch[: b.stop - b.start])
+                xb = np.subtract(x2[b], for_block(mean_rows, b), out=scratch[: b.stop - b.start])
                 if wr is None:
                     var += colsum_product(xb, xb)
                 else:
@@ -118,9 +121,10 @@ class BatchNorm(Kernel):
         shift = -mean * scale
         if self.affine:
             shift += params["beta"]
+        scale_rows, shift_rows = self._rows("p", scale, blocks), self._rows("q", shift, blocks)
         for b in blocks:  # y = epilogue(x * scale + shift) * w, block by block
-            yb = np.multiply(x2[b], scale, out=y[b])
-            yb += shift
+            yb = np.multiply(x2[b], for_block(scale_rows, b), out=y[b])
+            yb += for_block(shift_rows, b)
             if w is not None:
                 yb *= w[b]  # padded outputs are zero, so junk never travels downstream
             if epilogue is not None:
@@ -131,11 +135,12 @@ class BatchNorm(Kernel):
 
     def _block_scratch(self, blocks: list[slice], n: int, dtype: Any) -> np.ndarray:
         """A temporary of one block's size, kept between calls (never handed out)."""
-        shape = (blocks[0].stop, n)
-        buf = getattr(self, "_scratch", None)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._scratch = np.empty(shape, dtype)
-        return buf
+        return self._kept("scratch", (blocks[0].stop, n), np.dtype(dtype))
+
+    def _rows(self, key: str, v: np.ndarray, blocks: list[slice]) -> np.ndarray:
+        """``v`` ready to combine with each block of rows (see `row_operand`)."""
+        tile = self._kept(key, (blocks[0].stop, v.shape[-1]), v.dtype) if len(blocks) > 1 else None
+        return row_operand(v, blocks, tile)
 
     def release(self, cache: Any) -> None:
         if cache[7] is not None:
@@ -164,6 +169,7 @@ class BatchNorm(Kernel):
         d = None if inplace or epilogue is None else np.empty_like(scratch)
         sum_dy = np.zeros(n, dtype=dy2.dtype)
         sum_dy_xc = np.zeros(n, dtype=dy2.dtype)
+        mean_rows = self._rows("mean", mean, blocks)
         for b in blocks:
             gb, k = g[b], b.stop - b.start
             if epilogue is not None:
@@ -175,7 +181,8 @@ class BatchNorm(Kernel):
             elif w is not None:
                 np.multiply(dy2[b], w[b], out=gb)  # padded outputs do not exist
             sum_dy += colsum(gb)
-            sum_dy_xc += colsum_product(gb, np.subtract(x2[b], mean, out=scratch[:k]))
+            xc = np.subtract(x2[b], for_block(mean_rows, b), out=scratch[:k])
+            sum_dy_xc += colsum_product(gb, xc)
         sum_dy_xhat = sum_dy_xc * invstd
         a = invstd
         if self.affine:
@@ -190,12 +197,17 @@ class BatchNorm(Kernel):
             denom = max(count, 1.0)
             c = a * invstd * sum_dy_xhat * (-1.0 / denom)
             e = a * sum_dy * (-1.0 / denom)
+            a_rows, c_rows, e_rows = (
+                self._rows("p", a, blocks),
+                self._rows("q", c, blocks),
+                self._rows("e", e, blocks),
+            )
             for b in blocks:
-                db = np.multiply(g[b], a, out=dx[b])
-                term = np.subtract(x2[b], mean, out=scratch[: b.stop - b.start])
-                term *= c
+                db = np.multiply(g[b], for_block(a_rows, b), out=dx[b])
+                term = np.subtract(x2[b], for_block(mean_rows, b), out=scratch[: b.stop - b.start])
+                term *= for_block(c_rows, b)
                 db += term
-                db += e
+                db += for_block(e_rows, b)
                 if w is not None:
                     db *= w[b]
         else:
