@@ -190,6 +190,10 @@ def print_run(run: dict[str, Any]) -> None:
         + ("; (cpu): the same ratio in CPU time of the thread" if cpu else "")
         + ")"
     )
+    print(f"\n{'B x T x H':<12} {'numpy/torch matmul speed: step (B,H)@(H,H)':>44} {'dense':>7}")
+    for c in run["configs"]:
+        m = c["blas"]
+        print(f"{c['config']:<12} {m['step_matmul']:>44.2f} {m['dense_matmul']:>7.2f}")
 
     print(
         f"\n{'B x T x H':<12} {'specc peak MB':>13} {'floor MB':>9} {'peak/floor':>10}"
@@ -376,6 +380,7 @@ def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
 
     loss_diff = abs(specc_step() - torch_step())  # first step: identical weights and data
     memory = measure_memory(net, model, specc_step, torch_step, b, t, h)
+    blas = blas_speed(b, t, h, quick)
 
     budget = 3.0 if quick else 24.0  # seconds per configuration, both phases
     train = alternate(specc_step, torch_step, budget * 0.6)
@@ -402,8 +407,42 @@ def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
         "torch_infer_ms": ti * 1e3,
         "loss_diff": float(loss_diff),
         "memory": memory,
+        "blas": blas,
         "float32": bool(net.flat_params.dtype == np.float32),
     }
+
+
+def blas_speed(b: int, t: int, h: int, quick: bool) -> dict[str, float]:
+    """How fast numpy's BLAS multiplies compared with torch's, on the two products that
+    dominate this model: one step of the recurrence, (B, H) @ (H, H), and the output
+    layer over all tokens, (B*T, H) @ (H, 65). Both write into a preallocated array.
+    A ratio below 1 is a ceiling the interpreter cannot pass where matmul dominates."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(0)
+    out: dict[str, float] = {}
+    for name, (rows, inner, cols) in {
+        "step_matmul": (b, h, h),
+        "dense_matmul": (b * t, h, VOCAB),
+    }.items():
+        a = rng.standard_normal((rows, inner), dtype=np.float32)
+        w = rng.standard_normal((inner, cols), dtype=np.float32)
+        y = np.empty((rows, cols), np.float32)
+        ta, tw, ty = torch.from_numpy(a.copy()), torch.from_numpy(w.copy()), torch.empty(rows, cols)
+        reps = max(1, 20_000 // rows)  # several calls per timing for the small products
+
+        def numpy_mm(a=a, w=w, y=y, reps=reps) -> None:
+            for _ in range(reps):
+                np.dot(a, w, out=y)
+
+        def torch_mm(ta=ta, tw=tw, ty=ty, reps=reps) -> None:
+            for _ in range(reps):
+                torch.mm(ta, tw, out=ty)
+
+        timing = alternate(numpy_mm, torch_mm, 0.5 if quick else 2.0)
+        out[name] = timing.g / timing.f
+    return out
 
 
 class Timing:
