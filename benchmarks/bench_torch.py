@@ -36,9 +36,9 @@ What is measured, per configuration (batch x seq_len x hidden):
   growth of peak RSS over one step (Linux, after resetting the peak through
   /proc/self/clear_refs); RSS misses memory the allocator reuses, so it is a
   lower bound.
-* scaling: specc's training step at seq_len 64, 256, 1024 (hidden 128) and
-  hidden 128, 256, 512, 1024 (seq_len 64), batch 32; cost per token should
-  stay flat in seq_len.
+* scaling: the training step at seq_len 64, 256, 1024, 4096 (hidden 128) and
+  hidden 128, 256, 512, 1024 (seq_len 64), batch 32, specc alternating with
+  torch; specc's cost per token should stay flat in seq_len.
 * sampling: characters/s of ``specc.tasks.infer.generate`` (hidden 128,
   64-character window).
 
@@ -210,16 +210,20 @@ def print_run(run: dict[str, Any]) -> None:
 
     if run["scaling"] is None:
         return
-    print("\nspecc training step, batch 32:")
-    print(f"{'seq_len x hidden':<18} {'ms/step':>9} {'us/token':>9} {'per token vs first':>19}")
+    print("\ntraining step, batch 32 (torch alternating with specc):")
+    print(
+        f"{'seq_len x hidden':<18} {'ms/step':>9} {'us/token':>9} {'per token vs first':>19}"
+        f" {'torch us/token':>15} {'vs first':>9}"
+    )
     for axis in ("seq_len", "hidden"):
         rows = run["scaling"][axis]
-        base = rows[0]["us_per_token"]
+        base, torch_base = rows[0]["us_per_token"], rows[0]["torch_us_per_token"]
         for r in rows:
             label = f"{r['seq_len']} x {r['hidden']}"
             print(
                 f"{label:<18} {r['ms_per_step']:>9.2f} {r['us_per_token']:>9.2f}"
-                f" {r['us_per_token'] / base:>19.2f}"
+                f" {r['us_per_token'] / base:>19.2f} {r['torch_us_per_token']:>15.2f}"
+                f" {r['torch_us_per_token'] / torch_base:>9.2f}"
             )
     s = run["sampling"]
     print(
@@ -537,32 +541,40 @@ def rss_delta(fn) -> float | None:
 
 
 def scaling(quick: bool) -> dict[str, list[dict[str, Any]]]:
-    import specc
-    from specc.backend.optim import clip_global_norm, make_optimizer
-    from specc.ir import Adam
+    from torch.nn import functional as F
 
     def step_time(t: int, h: int) -> dict[str, Any]:
-        import numpy as np
+        import torch
 
-        net = specc.loads(SPEC % h).build("bench", sizes={"vocab": VOCAB}, seed=0)
-        rng = np.random.default_rng(0)
-        ids, targets = rng.integers(0, VOCAB, (32, t)), rng.integers(0, VOCAB, (32, t))
+        from specc.backend.optim import clip_global_norm, make_optimizer
+        from specc.ir import Adam
+
+        net, model, ids, targets = build_pair(32, t, h)
         opt = make_optimizer(Adam(lr=1e-3), net.flat_params.size, net.dtype)
+        topt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        t_ids, t_targets = torch.from_numpy(ids), torch.from_numpy(targets).reshape(-1)
 
         def step() -> None:
             net.backward_flat({"chars": ids}, targets)
             clip_global_norm(net.flat_grads, 5.0)
             opt.step(net.flat_params, net.flat_grads)
 
-        sec = alternate(step, lambda: None, 1.0 if quick else 6.0, warmup=1).f
+        def torch_step() -> None:
+            topt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(t_ids), t_targets).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            topt.step()
+
+        timing = alternate(step, torch_step, 1.0 if quick else 6.0, warmup=1)
         return {
             "seq_len": t,
             "hidden": h,
-            "ms_per_step": sec * 1e3,
-            "us_per_token": sec * 1e6 / (32 * t),
+            "ms_per_step": timing.f * 1e3,
+            "us_per_token": timing.f * 1e6 / (32 * t),
+            "torch_us_per_token": timing.g * 1e6 / (32 * t),
         }
 
-    seq = (64, 256) if quick else (64, 256, 1024)
+    seq = (64, 256) if quick else (64, 256, 1024, 4096)
     hid = (128, 256) if quick else (128, 256, 512, 1024)
     return {
         "seq_len": [step_time(t, 128) for t in seq],
