@@ -89,11 +89,15 @@ def _compile_text(text: str, path: str | None, base_dir: Path | None) -> Compile
     diags = Diagnostics()
     resolved = resolve_file(surface, diags)
     models: dict[str, Model] = {}
+    # Every model name in file order, built or not: a task naming a model that failed
+    # validation gets no second "no model named" error. The first of a name counts.
+    declared: dict[str, None] = {}
     for rm in resolved:
+        first = rm.decl.name not in declared
+        declared.setdefault(rm.decl.name, None)
         inputs = [validate_input(d, diags) for d in rm.inputs]
         nodes = [validate_node(n, diags) for n in rm.nodes]
         if any(x is None for x in inputs) or any(n is None for n in nodes):
-            models.setdefault(rm.decl.name, None)  # type: ignore[arg-type]
             continue
         model = Model(
             name=rm.decl.name,
@@ -102,13 +106,13 @@ def _compile_text(text: str, path: str | None, base_dir: Path | None) -> Compile
             outputs=[name for name, _ in rm.outputs],
             span=rm.decl.span,
         )
-        if rm.decl.name not in models:
+        if first:
             models[rm.decl.name] = infer_shapes(model, diags)
             check_parameters_fit(models[rm.decl.name], diags)
     tasks = []
     for item in surface.items:
         if isinstance(item, s.TaskDecl):
-            task = validate_task(item, models, base_dir, diags)
+            task = validate_task(item, declared, base_dir, diags)
             if task is None:
                 continue
             tasks.append(task)

@@ -906,6 +906,13 @@ def test_undefined_output_does_not_also_claim_the_model_has_none(tmp_path: Path)
     )
 
 
+def test_task_of_a_model_that_failed_validation_reports_only_the_model(tmp_path: Path) -> None:
+    """The model exists, with an error in it: the task naming it adds no second error."""
+    bad_model = (*NEXT_CHAR_MODEL[:2], NEXT_CHAR_MODEL[2].replace("rnn(", "rnn(hiden=3, "), "}")
+    err, rendered = first_error(task("next_char", *GOOD_NEXT_CHAR, model=bad_model), tmp_path)
+    assert [d.message for d in err.diagnostics] == ["rnn has no argument 'hiden'"], rendered
+
+
 def test_crlf_line_endings_give_the_same_place(tmp_path: Path) -> None:
     text = seq_model("    output y = x -> rnn(hiden=3)").replace("\n", "\r\n")
     err, rendered = first_error(text, tmp_path)
