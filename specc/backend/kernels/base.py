@@ -332,26 +332,6 @@ def row_blocks(rows: int, cols: int) -> list[slice]:
     return [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
 
 
-def row_operand(v: np.ndarray, blocks: list[slice], tile: np.ndarray | None) -> np.ndarray:
-    """What each block of rows is combined with, for a per-feature vector ``v``.
-
-    NumPy broadcasts a vector over a matrix one row at a time, at about twice the
-    cost of combining two arrays of one shape. So with several blocks to go through,
-    ``v`` is copied into ``tile`` (one block's rows, kept by the caller between
-    calls: a fresh one would cost page faults) and sliced to each block
-    (`for_block`); for a single block that copy would cost what it saves.
-    """
-    if len(blocks) < 2 or tile is None:
-        return v
-    tile[...] = v
-    return tile
-
-
-def for_block(operand: np.ndarray, b: slice) -> np.ndarray:
-    """A `row_operand` shaped for the rows of block ``b``."""
-    return operand if operand.ndim == 1 else operand[: b.stop - b.start]
-
-
 def colsum(a: np.ndarray) -> np.ndarray:
     """Sum over the rows of a 2-D array (one value per column), as a BLAS matrix-vector product."""
     v = _ONES_BY_DTYPE.get((a.shape[0], a.dtype))

@@ -20,11 +20,9 @@ from specc.backend.kernels.base import (
     colsum_product,
     feature_dim,
     float_dtype,
-    for_block,
     from_rows,
     positional_weights,
     row_blocks,
-    row_operand,
     token_rows,
 )
 
@@ -96,9 +94,10 @@ class BatchNorm(Kernel):
             mean = (colsum(x2) if wr is None else wr @ x2) / denom
             var = np.zeros(n, dtype=x2.dtype)
             scratch = np.empty((blocks[0].stop, n), x2.dtype)
-            mean_rows = self._rows("mean", mean, blocks)
+            mean_rows = self._tiled("mean", mean, blocks)
             for b in blocks:
-                xb = np.subtract(x2[b], for_block(mean_rows, b), out=scratch[: b.stop - b.start])
+                k = b.stop - b.start
+                xb = np.subtract(x2[b], mean_rows[:k], out=scratch[:k])
                 if wr is None:
                     var += colsum_product(xb, xb)
                 else:
@@ -121,14 +120,15 @@ class BatchNorm(Kernel):
         shift = -mean * scale
         if self.affine:
             shift += params["beta"]
-        scale_rows, shift_rows = self._rows("p", scale, blocks), self._rows("q", shift, blocks)
+        scale_rows, shift_rows = self._tiled("p", scale, blocks), self._tiled("q", shift, blocks)
         for b in blocks:  # y = epilogue(x * scale + shift) * w, block by block
-            yb = np.multiply(x2[b], for_block(scale_rows, b), out=y[b])
-            yb += for_block(shift_rows, b)
+            k = b.stop - b.start
+            yb = np.multiply(x2[b], scale_rows[:k], out=y[b])
+            yb += shift_rows[:k]
             if w is not None:
                 yb *= w[b]  # padded outputs are zero, so junk never travels downstream
             if epilogue is not None:
-                epilogue.act_block(yb, self._block_scratch(blocks, n, y.dtype)[: yb.shape[0]])
+                epilogue.act_block(yb, self._block_scratch(blocks, n, y.dtype)[:k])
         kept = None if epilogue is None else y  # a fused op's output, for its derivative
         cache = (train, x2, mean, invstd, w, count, tm, epilogue, kept)
         return from_rows(y, x.shape, tm), cache
@@ -137,10 +137,19 @@ class BatchNorm(Kernel):
         """A temporary of one block's size, kept between calls (never handed out)."""
         return self._kept("scratch", (blocks[0].stop, n), np.dtype(dtype))
 
-    def _rows(self, key: str, v: np.ndarray, blocks: list[slice]) -> np.ndarray:
-        """``v`` ready to combine with each block of rows (see `row_operand`)."""
-        tile = self._kept(key, (blocks[0].stop, v.shape[-1]), v.dtype) if len(blocks) > 1 else None
-        return row_operand(v, blocks, tile)
+    def _tiled(self, key: str, v: np.ndarray, blocks: list[slice]) -> np.ndarray:
+        """Rows of the per-feature vector ``v``, to be sliced to each block's size.
+
+        NumPy broadcasts a vector over a matrix one row at a time, at about twice
+        the cost of an op between equal shapes. So with several blocks, ``v`` is
+        copied into a tile of one block's rows that the kernel keeps (a fresh one
+        each call costs more than it saves); a single block takes ``v`` as one row.
+        """
+        if len(blocks) < 2:
+            return v[None, :]
+        tile = self._kept(key, (blocks[0].stop, v.shape[-1]), v.dtype)
+        tile[...] = v
+        return tile
 
     def release(self, cache: Any) -> None:
         if cache[7] is not None:
@@ -169,7 +178,7 @@ class BatchNorm(Kernel):
         d = None if inplace or epilogue is None else np.empty_like(scratch)
         sum_dy = np.zeros(n, dtype=dy2.dtype)
         sum_dy_xc = np.zeros(n, dtype=dy2.dtype)
-        mean_rows = self._rows("mean", mean, blocks)
+        mean_rows = self._tiled("mean", mean, blocks)
         for b in blocks:
             gb, k = g[b], b.stop - b.start
             if epilogue is not None:
@@ -181,7 +190,7 @@ class BatchNorm(Kernel):
             elif w is not None:
                 np.multiply(dy2[b], w[b], out=gb)  # padded outputs do not exist
             sum_dy += colsum(gb)
-            xc = np.subtract(x2[b], for_block(mean_rows, b), out=scratch[:k])
+            xc = np.subtract(x2[b], mean_rows[:k], out=scratch[:k])
             sum_dy_xc += colsum_product(gb, xc)
         sum_dy_xhat = sum_dy_xc * invstd
         a = invstd
@@ -197,17 +206,15 @@ class BatchNorm(Kernel):
             denom = max(count, 1.0)
             c = a * invstd * sum_dy_xhat * (-1.0 / denom)
             e = a * sum_dy * (-1.0 / denom)
-            a_rows, c_rows, e_rows = (
-                self._rows("p", a, blocks),
-                self._rows("q", c, blocks),
-                self._rows("e", e, blocks),
-            )
+            a_rows = self._tiled("p", a, blocks)
+            c_rows, e_rows = self._tiled("q", c, blocks), self._tiled("e", e, blocks)
             for b in blocks:
-                db = np.multiply(g[b], for_block(a_rows, b), out=dx[b])
-                term = np.subtract(x2[b], for_block(mean_rows, b), out=scratch[: b.stop - b.start])
-                term *= for_block(c_rows, b)
+                k = b.stop - b.start
+                db = np.multiply(g[b], a_rows[:k], out=dx[b])
+                term = np.subtract(x2[b], mean_rows[:k], out=scratch[:k])
+                term *= c_rows[:k]
                 db += term
-                db += for_block(e_rows, b)
+                db += e_rows[:k]
                 if w is not None:
                     db *= w[b]
         else:
