@@ -300,48 +300,43 @@ def _fixed_rows(x: np.ndarray, y: np.ndarray, batch: int) -> list[Batch]:
     return out
 
 
+def _split_samples(task: Task, x: np.ndarray, y: np.ndarray, kind: str, **fields) -> Prepared:
+    """A synthetic task's samples: the first part trains in shuffled batches, the
+    rest is held out; ``fields`` are the task's sizes and vocabularies."""
+    cut = _split_rows(len(x), task.split)
+    spe, make = _row_batches(x[:cut], y[:cut], task)
+    val = _fixed_rows(x[cut:], y[cut:], task.batch)
+    return Prepared(kind=kind, steps_per_epoch=spe, make_batch=make, val=val, **fields)
+
+
 def _copy(task: Task) -> Prepared:
     src = task.data
     x, y = copy_memory(src.length, src.symbols, src.samples, task.seed)
-    cut = _split_rows(len(x), task.split)
-    spe, make = _row_batches(x[:cut], y[:cut], task)
     symbols = ["_", *[str(i) for i in range(1, src.symbols + 1)], ":"]
-    return Prepared(
-        kind="tag",
+    return _split_samples(
+        task,
+        x,
+        y,
+        "tag",
         sizes={"vocab": src.symbols + 2, "labels": src.symbols + 1},
-        steps_per_epoch=spe,
-        make_batch=make,
-        val=_fixed_rows(x[cut:], y[cut:], task.batch),
         vocab=Vocab(symbols),
         labels=Vocab(symbols[:-1]),
     )
 
 
 def _adding(task: Task) -> Prepared:
-    src = task.data
-    x, y = adding_problem(src.length, src.samples, task.seed)
-    cut = _split_rows(len(x), task.split)
-    spe, make = _row_batches(x[:cut], y[:cut], task)
-    return Prepared(
-        kind="regress",
-        sizes={},
-        steps_per_epoch=spe,
-        make_batch=make,
-        val=_fixed_rows(x[cut:], y[cut:], task.batch),
-    )
+    x, y = adding_problem(task.data.length, task.data.samples, task.seed)
+    return _split_samples(task, x, y, "regress", sizes={})
 
 
 def _parity(task: Task) -> Prepared:
-    src = task.data
-    x, y = parity(src.length, src.samples, task.seed)
-    cut = _split_rows(len(x), task.split)
-    spe, make = _row_batches(x[:cut], y[:cut], task)
-    return Prepared(
-        kind="classify",
+    x, y = parity(task.data.length, task.data.samples, task.seed)
+    return _split_samples(
+        task,
+        x,
+        y,
+        "classify",
         sizes={"vocab": 2, "labels": 2},
-        steps_per_epoch=spe,
-        make_batch=make,
-        val=_fixed_rows(x[cut:], y[cut:], task.batch),
         vocab=Vocab(["0", "1"]),
         labels=Vocab(["even", "odd"]),
     )
