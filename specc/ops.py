@@ -110,15 +110,6 @@ class NodeBase(BaseModel):
     #: One line a person reads in explain.
     summary: ClassVar[str] = ""
 
-    @classmethod
-    def arg_names(cls) -> list[str]:
-        """User-facing argument names, in positional order."""
-        return [
-            (f.alias or k)
-            for k, f in cls.model_fields.items()
-            if k not in NodeBase.model_fields and k != "op"
-        ]
-
     def attrs(self) -> dict[str, Any]:
         """Arguments as the user would write them (aliases, plain values)."""
         data = self.model_dump(by_alias=True, exclude=set(NodeBase.model_fields) | {"op"})

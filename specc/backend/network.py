@@ -412,9 +412,6 @@ class Network:
         self._backward(caches, {start: dstart}, consume=True)
         return float(value)
 
-    def _input_names(self) -> set[str]:
-        return set(self._inputs)
-
     def _backward(
         self,
         caches: dict[str, Any],
