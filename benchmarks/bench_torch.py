@@ -161,6 +161,8 @@ def machine_facts() -> dict[str, Any]:
 def print_run(run: dict[str, Any]) -> None:
     n = run["threads"]
     print(f"\n== {n} thread(s) | numpy {run['numpy']} ({run['blas']}) | torch {run['torch']}")
+    loops = run.get("loop_products", "numpy")
+    print(f"   (specc's recurrence products: {loops}; SPECC_BLAS=numpy or no mkl extra: numpy)")
     if "load_average" in run:
         before, after = run["load_average"]
         print(f"   (1-minute load average of the machine: {before:.2f} before, {after:.2f} after)")
@@ -190,10 +192,17 @@ def print_run(run: dict[str, Any]) -> None:
         + ("; (cpu): the same ratio in CPU time of the thread" if cpu else "")
         + ")"
     )
-    print(f"\n{'B x T x H':<12} {'numpy/torch matmul speed: step (B,H)@(H,H)':>44} {'dense':>7}")
+    print(
+        f"\n{'B x T x H':<12} {'numpy/torch matmul speed: step (B,H)@(H,H)':>44} {'dense':>7}"
+        f" {'specc step product/torch':>25}"
+    )
     for c in run["configs"]:
         m = c["blas"]
-        print(f"{c['config']:<12} {m['step_matmul']:>44.2f} {m['dense_matmul']:>7.2f}")
+        loop = m.get("step_product")
+        print(
+            f"{c['config']:<12} {m['step_matmul']:>44.2f} {m['dense_matmul']:>7.2f}"
+            f" {'(numpy)' if loop is None else f'{loop:.2f}':>25}"
+        )
 
     print(
         f"\n{'B x T x H':<12} {'specc peak MB':>13} {'floor MB':>9} {'peak/floor':>10}"
@@ -263,6 +272,8 @@ def run_child(
     import numpy as np
     import torch
 
+    from specc.backend import blas
+
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     results = []
@@ -274,6 +285,7 @@ def run_child(
         "numpy": np.__version__,
         "torch": torch.__version__,
         "blas": blas_info(),
+        "loop_products": blas.name(),
         "configs": results,
         "scaling": scaling(quick) if extras else None,
         "sampling": sampling(quick) if extras else None,
@@ -424,6 +436,8 @@ def blas_speed(b: int, t: int, h: int, quick: bool) -> dict[str, float]:
     import numpy as np
     import torch
 
+    from specc.backend import blas
+
     rng = np.random.default_rng(0)
     out: dict[str, float] = {}
     for name, (rows, inner, cols) in {
@@ -446,6 +460,17 @@ def blas_speed(b: int, t: int, h: int, quick: bool) -> dict[str, float]:
 
         timing = alternate(numpy_mm, torch_mm, 0.5 if quick else 2.0)
         out[name] = timing.g / timing.f
+
+        product = blas.step_product(w, rows) if name == "step_matmul" else None
+        if product is not None:  # what specc's rnn loop calls when MKL is installed
+            src, dst = blas.row_addresses(a[None])[0], blas.row_addresses(y[None])[0]
+
+            def loop_mm(src=src, dst=dst, reps=reps, product=product) -> None:
+                for _ in range(reps):
+                    product(src, dst)
+
+            timing = alternate(loop_mm, torch_mm, 0.5 if quick else 2.0)
+            out["step_product"] = timing.g / timing.f
     return out
 
 

@@ -1,0 +1,97 @@
+"""The recurrence's step products through MKL (the optional ``mkl`` extra).
+
+Skipped without the extra. With it, the products must equal numpy's to
+rounding, gradients through them must match finite differences, and
+``SPECC_BLAS=numpy`` must turn them off.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from specc.backend import blas
+from tests.test_speed_invariants import RNN_LOOPS, batch, char_rnn, check_rnn_gradients
+
+pytestmark = pytest.mark.skipif(blas.name() != "mkl", reason="the mkl extra is not installed")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_step_product_equals_numpy_on_every_row(monkeypatch, dtype, accumulate):
+    monkeypatch.setattr(blas, "MIN_WORK", 0)
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((7, 9)).astype(dtype)
+    src = rng.standard_normal((4, 5, 7)).astype(dtype)
+    dst = rng.standard_normal((4, 5, 9)).astype(dtype)
+    expected = src @ w + (dst if accumulate else 0)
+    product = blas.step_product(w, 5, accumulate=accumulate)
+    assert product is not None
+    for s, d in zip(blas.row_addresses(src), blas.row_addresses(dst), strict=True):
+        product(s, d)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(dst, expected, rtol=tol, atol=tol)
+
+
+def test_step_product_declines_what_numpy_should_do():
+    rng = np.random.default_rng(1)
+    big = rng.standard_normal((256, 256)).astype(np.float32)
+    assert blas.step_product(big, 32) is not None
+    assert blas.step_product(big.T, 32) is None  # not C-ordered
+    assert blas.step_product(big.astype(np.float16), 32) is None  # no such gemm
+    assert blas.step_product(big[:8, :8].copy(), 2) is None  # too little work to gain
+    with pytest.raises(ValueError, match="C-ordered"):
+        blas.row_addresses(big.T)
+
+
+@RNN_LOOPS
+def test_rnn_through_mkl_matches_finite_differences(
+    monkeypatch, activation, slope, reverse, masked
+):
+    monkeypatch.setattr(blas, "MIN_WORK", 0)  # MKL even for products this small
+    check_rnn_gradients(activation, slope, reverse, masked)
+
+
+def test_training_with_and_without_mkl_agrees(monkeypatch):
+    """A few float32 char-rnn steps at a size where MKL runs the loops: the two
+    libraries round differently, so the losses agree closely but not exactly."""
+
+    from specc.backend.kernels import rnn
+
+    used = []
+
+    def spy(*args, **kwargs):
+        product = blas.step_product(*args, **kwargs)
+        used.append(product is not None)
+        return product
+
+    monkeypatch.setattr(rnn, "step_product", spy)
+
+    def losses(lib) -> list[float]:
+        monkeypatch.setattr(blas, "_LIB", lib)
+        net = char_rnn("float32")
+        out = []
+        for seed in range(3):
+            ids, targets = batch(seed)
+            out.append(net.backward_flat({"chars": ids}, targets))
+            net.flat_params -= 0.1 * net.flat_grads
+        return out
+
+    with_mkl = losses(blas._LIB)
+    assert used and all(used)  # forward and backward loops both went to MKL
+    used.clear()
+    without = losses(None)
+    assert used and not any(used)
+    np.testing.assert_allclose(with_mkl, without, rtol=1e-4)
+    assert with_mkl == losses(blas._LIB)  # and each is deterministic
+
+
+def test_environment_variable_turns_mkl_off():
+    code = "from specc.backend import blas; print(blas.name())"
+    env = {**os.environ, "SPECC_BLAS": "numpy"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "numpy", out.stderr
