@@ -37,7 +37,8 @@ def test_step_product_equals_numpy_on_every_row(monkeypatch, dtype, accumulate):
     np.testing.assert_allclose(dst, expected, rtol=tol, atol=tol)
 
 
-def test_step_product_declines_what_numpy_should_do():
+def test_step_product_declines_what_numpy_should_do(monkeypatch):
+    monkeypatch.setattr(blas, "_THREADS", 1)
     rng = np.random.default_rng(1)
     big = rng.standard_normal((256, 256)).astype(np.float32)
     assert blas.step_product(big, 32) is not None
@@ -46,6 +47,27 @@ def test_step_product_declines_what_numpy_should_do():
     assert blas.step_product(big[:8, :8].copy(), 2) is None  # too little work to gain
     with pytest.raises(ValueError, match="C-ordered"):
         blas.row_addresses(big.T)
+
+
+def test_big_loop_products_stay_with_numpy_when_it_has_threads(monkeypatch):
+    w = np.zeros((512, 512), np.float32)
+    monkeypatch.setattr(blas, "_THREADS", 2)
+    assert blas.step_product(w, 64) is None  # 16M multiply-adds: two threads win
+    assert blas.step_product(w, 8) is not None  # 2M: MKL's one thread wins
+    monkeypatch.setattr(blas, "_THREADS", 1)
+    assert blas.step_product(w, 64) is not None
+
+
+@pytest.mark.parametrize(
+    ("env", "threads"),
+    [({"OPENBLAS_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}, 3), ({"OMP_NUM_THREADS": "2"}, 2)],
+)
+def test_blas_threads_are_read_as_openblas_reads_them(monkeypatch, env, threads):
+    for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert blas._numpy_blas_threads() == threads
 
 
 @RNN_LOOPS

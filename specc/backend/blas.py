@@ -8,9 +8,10 @@ which on this kind of product takes up to 1.6x as long as MKL on one thread.
 MKL's ``cblas_?gemm`` called through ctypes also adds into its output
 (``beta = 1``), which saves a step the separate pass that sums its two terms.
 
-Only these loops go to MKL, single-threaded: a product too small to split
-gains nothing from threads, while the large whole-sequence products stay with
-numpy's BLAS and the threads the user gave it.
+Only these loops go to MKL, single-threaded: the large whole-sequence
+products stay with numpy's BLAS and the threads the user gave it, and so do
+loop products big enough to gain from those threads (from about 4M
+multiply-adds, e.g. batch 64 at hidden 256, two threads beat MKL's one).
 
 Without the package, or with ``SPECC_BLAS=numpy`` in the environment, every
 product is numpy's. The choice is made once, when specc is imported, so a
@@ -34,6 +35,10 @@ _SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
 #: Loops whose products have fewer multiply-adds than this stay with numpy:
 #: below it, calling through ctypes costs about what MKL saves.
 MIN_WORK = 1 << 15
+
+#: With more than one BLAS thread, loop products with at least this many
+#: multiply-adds stay with numpy: its threads split them faster than MKL's one.
+THREADED_WORK = 1 << 22
 
 #: A loop product: ``dst (+)= src @ W`` with W fixed, on row blocks given by address.
 StepProduct = Callable[[ctypes.c_void_p, ctypes.c_void_p], None]
@@ -67,7 +72,20 @@ def _load() -> ctypes.CDLL | None:
     return lib
 
 
+def _numpy_blas_threads() -> int:
+    """How many threads numpy's OpenBLAS runs, found the way it decides: the
+    environment, else every CPU this process may use."""
+    for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 _LIB = _load()
+_THREADS = _numpy_blas_threads()
 
 
 def name() -> str:
@@ -81,7 +99,8 @@ def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepP
     addresses (see `row_addresses`).
 
     ``None`` when numpy should do the product instead: no MKL, a dtype it does
-    not cover, a ``w`` that is not C-ordered, or too little work to gain.
+    not cover, a ``w`` that is not C-ordered, too little work to gain, or work
+    that numpy's threads split faster.
     The caller must not change ``w`` while it uses the function.
     """
     if _LIB is None or w.ndim != 2 or not w.flags.c_contiguous:
@@ -93,7 +112,8 @@ def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepP
     else:
         return None
     k, n = w.shape
-    if rows * k * n < MIN_WORK:
+    work = rows * k * n
+    if work < MIN_WORK or (_THREADS > 1 and work >= THREADED_WORK):
         return None
     w_at = ctypes.c_void_p(w.ctypes.data)
     alpha, beta = scalar(1.0), scalar(1.0 if accumulate else 0.0)
