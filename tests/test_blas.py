@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from specc.backend import blas
+from specc.backend.kernels import Dense
+from tests.test_kernels import grad_check
 from tests.test_speed_invariants import RNN_LOOPS, batch, char_rnn, check_rnn_gradients
 
 pytestmark = pytest.mark.skipif(blas.name() != "mkl", reason="the mkl extra is not installed")
@@ -70,12 +72,51 @@ def test_blas_threads_are_read_as_openblas_reads_them(monkeypatch, env, threads)
     assert blas._numpy_blas_threads() == threads
 
 
+@pytest.fixture
+def mkl_for_everything(monkeypatch):
+    """Every product through MKL, however small, as on one thread."""
+    monkeypatch.setattr(blas, "MIN_WORK", 0)
+    monkeypatch.setattr(blas, "GEMM_MIN_WORK", 0)
+    monkeypatch.setattr(blas, "_THREADS", 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("trans_a", "trans_b"), [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_gemm_equals_numpy(mkl_for_everything, dtype, trans_a, trans_b, accumulate):
+    rng = np.random.default_rng(2)
+    m, k, n = 6, 5, 4
+    # operands with rows longer than their width, as slices of the rnn's buffers are
+    a = rng.standard_normal((k, m + 3) if trans_a else (m, k + 3)).astype(dtype)
+    a = a[:, :m] if trans_a else a[:, :k]
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    out = rng.standard_normal((m, n)).astype(dtype)
+    expected = (a.T if trans_a else a) @ (b.T if trans_b else b) + (out if accumulate else 0)
+    blas.gemm(a, b, out, trans_a=trans_a, trans_b=trans_b, accumulate=accumulate)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
+
+
+def test_gemm_leaves_strided_operands_to_numpy(mkl_for_everything):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((6, 10)).astype(np.float32)[:, ::2]  # no contiguous rows
+    b = rng.standard_normal((5, 4)).astype(np.float32)
+    out = np.empty((6, 4), np.float32)
+    blas.gemm(a, b, out)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5)
+
+
 @RNN_LOOPS
 def test_rnn_through_mkl_matches_finite_differences(
-    monkeypatch, activation, slope, reverse, masked
+    mkl_for_everything, activation, slope, reverse, masked
 ):
-    monkeypatch.setattr(blas, "MIN_WORK", 0)  # MKL even for products this small
     check_rnn_gradients(activation, slope, reverse, masked)
+
+
+def test_dense_through_mkl_matches_finite_differences(mkl_for_everything):
+    rng = np.random.default_rng(4)
+    grad_check(Dense(3), [rng.standard_normal((2, 4, 5))], seed=4)
+    grad_check(Dense(3, bias=False), [rng.standard_normal((3, 5))], seed=5)
 
 
 def test_training_with_and_without_mkl_agrees(monkeypatch):

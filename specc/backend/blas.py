@@ -1,21 +1,24 @@
-"""The products of a recurrence's time loop, through Intel MKL when the optional
-``mkl`` package is installed (``pip install specc[mkl]``).
+"""Matrix products through Intel MKL when the optional ``mkl`` package is
+installed (``pip install specc[mkl]``), numpy's otherwise.
 
 A recurrent layer multiplies a (batch, hidden) block by (hidden, hidden) once
 per step, and every step waits for the one before, so these small products set
 the pace of the whole layer. numpy multiplies with the OpenBLAS in its wheels,
 which on this kind of product takes up to 1.6x as long as MKL on one thread.
-MKL's ``cblas_?gemm`` called through ctypes also adds into its output
-(``beta = 1``), which saves a step the separate pass that sums its two terms.
+MKL's ``cblas_?gemm``, called through ctypes, also adds into its output
+(``beta = 1``): a step needs no pass to sum its two terms, and a weight
+gradient no temporary of the weight's size. `step_product` serves the loops,
+`gemm` the products over a whole sequence (about 6% faster on one thread).
 
-Only these loops go to MKL, single-threaded: the large whole-sequence
-products stay with numpy's BLAS and the threads the user gave it, and so do
-loop products big enough to gain from those threads (from about 4M
-multiply-adds, e.g. batch 64 at hidden 256, two threads beat MKL's one).
+MKL runs single-threaded. When numpy's BLAS has several threads, products big
+enough to gain from them stay with numpy (from about 4M multiply-adds: at
+batch 64 and hidden 256, two OpenBLAS threads beat one MKL thread), and so do
+products too small for MKL to win back what a ctypes call costs.
 
 Without the package, or with ``SPECC_BLAS=numpy`` in the environment, every
-product is numpy's. The choice is made once, when specc is imported, so a
-run's numbers depend only on its spec, its seed and the installation.
+product is numpy's. Which library does a product depends only on its sizes,
+the installation and the thread settings, never on timings, so a run's
+numbers are the same every time.
 """
 
 from __future__ import annotations
@@ -29,12 +32,17 @@ from typing import Any
 
 import numpy as np
 
-_ROW_MAJOR, _NO_TRANS = 101, 111
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
 
 #: Loops whose products have fewer multiply-adds than this stay with numpy:
 #: below it, calling through ctypes costs about what MKL saves.
 MIN_WORK = 1 << 15
+
+#: Whole-sequence products below this many multiply-adds stay with numpy: for
+#: them the three array addresses ctypes needs (about 1.2 µs each) cost more
+#: than MKL saves.
+GEMM_MIN_WORK = 1 << 20
 
 #: With more than one BLAS thread, loop products with at least this many
 #: multiply-adds stay with numpy: its threads split them faster than MKL's one.
@@ -123,6 +131,79 @@ def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepP
 
     product.weights = w  # type: ignore[attr-defined]  # keeps the address valid
     return product
+
+
+def _routine(dtype: np.dtype) -> tuple[Any, Any] | None:
+    """MKL's gemm for ``dtype`` and the ctypes type of its scalars, or ``None``."""
+    if _LIB is None:
+        return None
+    if dtype == np.float32:
+        return _LIB.cblas_sgemm, ctypes.c_float
+    if dtype == np.float64:
+        return _LIB.cblas_dgemm, ctypes.c_double
+    return None
+
+
+def _leading(a: np.ndarray) -> int:
+    """BLAS leading dimension of a 2-D array with contiguous rows, or 0 if it has none."""
+    item = a.itemsize
+    if a.ndim != 2 or a.strides[1] != item or a.strides[0] % item or a.strides[0] < 0:
+        return 0
+    return max(a.strides[0] // item, a.shape[1], 1)
+
+
+def gemm(
+    a: np.ndarray,
+    b: np.ndarray,
+    out: np.ndarray,
+    *,
+    trans_a: bool = False,
+    trans_b: bool = False,
+    accumulate: bool = False,
+) -> None:
+    """``out = op(a) @ op(b)`` (``out += ...`` with ``accumulate``) for 2-D arrays,
+    ``op`` transposing when asked: the whole-sequence products.
+
+    MKL reads the transposes in place and accumulates without a temporary, so
+    a weight gradient costs no array of the weight's size. The same rule as
+    `step_product` decides between MKL and numpy.
+    """
+    m = a.shape[1] if trans_a else a.shape[0]
+    k = a.shape[0] if trans_a else a.shape[1]
+    n = b.shape[0] if trans_b else b.shape[1]
+    work = m * n * k
+    routine = _routine(out.dtype) if a.dtype == b.dtype == out.dtype else None
+    lda, ldb, ldc = _leading(a), _leading(b), _leading(out)
+    if (
+        routine is None
+        or not (lda and ldb and ldc)
+        or work < GEMM_MIN_WORK
+        or (_THREADS > 1 and work >= THREADED_WORK)
+    ):
+        lhs = a.T if trans_a else a
+        rhs = np.ascontiguousarray(b.T) if trans_b else b  # numpy is slower on a transposed view
+        if accumulate:
+            out += lhs @ rhs
+        else:
+            np.matmul(lhs, rhs, out=out)
+        return
+    fn, scalar = routine
+    fn(
+        _ROW_MAJOR,
+        _TRANS if trans_a else _NO_TRANS,
+        _TRANS if trans_b else _NO_TRANS,
+        m,
+        n,
+        k,
+        scalar(1.0),
+        ctypes.c_void_p(a.ctypes.data),
+        lda,
+        ctypes.c_void_p(b.ctypes.data),
+        ldb,
+        scalar(1.0 if accumulate else 0.0),
+        ctypes.c_void_p(out.ctypes.data),
+        ldc,
+    )
 
 
 def row_addresses(a: np.ndarray) -> list[ctypes.c_void_p]:

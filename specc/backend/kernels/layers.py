@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from specc.backend.blas import gemm
 from specc.backend.init import linear_params
 from specc.backend.kernels.base import (
     Kernel,
@@ -69,7 +70,8 @@ class Dense(Kernel):
         x2, tm = token_rows(x)
         w = params["W"]
         dt = x.dtype if x.dtype == w.dtype else np.result_type(x, w)
-        y = np.matmul(x2, w, out=self._empty((x2.shape[0], self.units), dt))
+        y = self._empty((x2.shape[0], self.units), dt)
+        gemm(x2, w.astype(dt, copy=False), y)
         if self.bias:
             y += params["b"]
         return from_rows(y, x.shape, tm), (x2, tm)
@@ -84,12 +86,12 @@ class Dense(Kernel):
     ) -> list[np.ndarray | None]:
         x2, tm = cache
         dy2, _ = token_rows(dy, tm)  # in the order of the cached input's rows
-        grads["W"] += x2.T @ dy2
+        gemm(x2, dy2, grads["W"], trans_a=True, accumulate=True)
         if self.bias:
             grads["b"] += colsum(dy2)
         w = params["W"]
-        w_t = np.ascontiguousarray(w.T)
-        dx = np.matmul(dy2, w_t, out=self._empty((dy2.shape[0], w.shape[0]), dy2.dtype))
+        dx = self._empty((dy2.shape[0], w.shape[0]), dy2.dtype)
+        gemm(dy2, w, dx, trans_b=True)
         if inplace:
             self._recycle(dy)
         return [from_rows(dx, dy.shape, tm)]

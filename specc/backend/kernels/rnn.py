@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from specc.backend.blas import row_addresses, step_product
+from specc.backend.blas import gemm, row_addresses, step_product
 from specc.backend.init import RNN_INITS, rnn_params
 from specc.backend.kernels.base import (
     BLOCK_SIZE,
     Kernel,
     Params,
     Shapes,
+    colsum,
     feature_dim,
     float_dtype,
 )
@@ -155,7 +156,7 @@ class RNN(Kernel):
         hs_all[0] = 0
         w_in = np.concatenate((w_xh, bias[None, :])).astype(dt, copy=False)
         rows = t_len * b_sz
-        np.matmul(xz.reshape(rows, n_in + 1), w_in, out=hs_all[1:].reshape(rows, hid))
+        gemm(xz.reshape(rows, n_in + 1), w_in, hs_all[1:].reshape(rows, hid))
         w_rec = w_hh.astype(dt, copy=False)
 
         m = None
@@ -304,12 +305,12 @@ class RNN(Kernel):
         rows = t_len * b_sz
         flat = dpre.reshape(rows, hid)
         # Two products over all steps: [x_t | 1] and h_{t-1} against dL/dpre_t.
-        d_in = xz.reshape(rows, n_in + 1).T @ flat
-        grads["W_xh"] += d_in[:n_in]
-        grads["b"] += d_in[n_in]
-        grads["W_hh"] += hs_all[:t_len].reshape(rows, hid).T @ flat
-        w_xh_t = np.ascontiguousarray(params["W_xh"].T)
-        dxt = np.matmul(flat, w_xh_t, out=self._empty((rows, n_in), dt))
+        xz2 = xz.reshape(rows, n_in + 1)
+        gemm(xz2[:, :n_in], flat, grads["W_xh"], trans_a=True, accumulate=True)
+        grads["b"] += colsum(flat)
+        gemm(hs_all[:t_len].reshape(rows, hid), flat, grads["W_hh"], trans_a=True, accumulate=True)
+        dxt = self._empty((rows, n_in), dt)
+        gemm(flat, params["W_xh"].astype(dt, copy=False), dxt, trans_b=True)
         dxt = dxt.reshape(t_len, b_sz, n_in)
         if self.reverse:
             flipped = self._empty((t_len, b_sz, n_in), dt)
