@@ -172,14 +172,12 @@ def gemm(
     k = a.shape[0] if trans_a else a.shape[1]
     n = b.shape[0] if trans_b else b.shape[1]
     work = m * n * k
-    routine = _routine(out.dtype) if a.dtype == b.dtype == out.dtype else None
-    lda, ldb, ldc = _leading(a), _leading(b), _leading(out)
-    if (
-        routine is None
-        or not (lda and ldb and ldc)
-        or work < GEMM_MIN_WORK
-        or (_THREADS > 1 and work >= THREADED_WORK)
-    ):
+    routine = lda = ldb = ldc = 0
+    # The cheap tests first: small products, the common case at batch 1, pay for no more.
+    if _LIB is not None and work >= GEMM_MIN_WORK and (_THREADS == 1 or work < THREADED_WORK):
+        routine = _routine(out.dtype) if a.dtype == b.dtype == out.dtype else None
+        lda, ldb, ldc = _leading(a), _leading(b), _leading(out)
+    if not (routine and lda and ldb and ldc):
         lhs = a.T if trans_a else a
         rhs = np.ascontiguousarray(b.T) if trans_b else b  # numpy is slower on a transposed view
         if accumulate:
