@@ -193,6 +193,17 @@ def print_run(run: dict[str, Any]) -> None:
         + ")"
     )
     print(
+        f"\n{'B x T x H':<12} {'by hand train':>13} {'ratio':>6} {'specc/by hand':>14}"
+        f" {'loss diff':>10}   (the model written out in NumPy, numpy_by_hand.py)"
+    )
+    for c in run["configs"]:
+        if "hand_train_tok_s" in c:
+            print(
+                f"{c['config']:<12} {c['hand_train_tok_s']:>13,.0f} {c['hand_train_ratio']:>6.2f}"
+                f" {c['specc_train_tok_s'] / c['hand_train_tok_s']:>14.2f}"
+                f" {c['hand_loss_diff']:>10.1e}"
+            )
+    print(
         f"\n{'B x T x H':<12} {'numpy/torch matmul speed: step (B,H)@(H,H)':>44} {'dense':>7}"
         f" {'specc step product/torch':>25}"
     )
@@ -358,6 +369,7 @@ def TorchModel(h: int):
 
 def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
     import numpy as np
+    import numpy_by_hand  # beside this script
     import torch
     from torch.nn import functional as F
 
@@ -394,13 +406,17 @@ def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
         with torch.inference_mode():
             F.softmax(model(t_ids), dim=-1)
 
-    loss_diff = abs(specc_step() - torch_step())  # first step: identical weights and data
+    hand_step = numpy_by_hand.training_step(net.params, ids, targets)  # copies the weights
+    torch_first = torch_step()  # first steps: identical weights and data
+    loss_diff = abs(specc_step() - torch_first)
+    hand_loss_diff = abs(hand_step() - torch_first)
     memory = measure_memory(net, model, specc_step, torch_step, b, t, h)
     blas = blas_speed(b, t, h, quick)
 
     budget = 3.0 if quick else 24.0  # seconds per configuration, both phases
     train = alternate(specc_step, torch_step, budget * 0.6)
     infer = alternate(specc_infer, torch_infer, budget * 0.4)
+    hand = alternate(hand_step, torch_step, budget * 0.3)
     ts, tt, si, ti = train.f, train.g, infer.f, infer.g
     tokens = b * t
     return {
@@ -422,6 +438,9 @@ def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
         "specc_infer_ms": si * 1e3,
         "torch_infer_ms": ti * 1e3,
         "loss_diff": float(loss_diff),
+        "hand_train_tok_s": tokens / hand.f,
+        "hand_train_ratio": hand.g / hand.f,
+        "hand_loss_diff": float(hand_loss_diff),
         "memory": memory,
         "blas": blas,
         "float32": bool(net.flat_params.dtype == np.float32),
