@@ -228,6 +228,43 @@ def test_forward_fast_path_equals_run():
                                       values["tags"])  # fmt: skip
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_inference_does_the_dense_layer_inside_batchnorm_exactly(monkeypatch, masked):
+    """Without caches, batchnorm -> leaky_relu -> dense runs as one pass over row
+    blocks: the plain run's numbers, for the outputs and the scores, up to the
+    rounding of a matrix product taken a few rows at a time."""
+    from specc.backend.kernels import base
+
+    monkeypatch.setattr(base, "BLOCK_SIZE", 128 * 7)  # 640 rows of 128 in 7-row blocks
+    blocks = []
+    project_rows = Dense.project_rows
+
+    def spy(self, params, x2, out):
+        blocks.append(x2.shape[0])
+        project_rows(self, params, x2, out)
+
+    monkeypatch.setattr(Dense, "project_rows", spy)
+    net = specc.loads(BRANCHY).build("branchy", sizes={"vocab": 11, "labels": 5})
+    ids = np.random.default_rng(10).integers(0, 11, (B, T))
+    mask = None
+    if masked:
+        mask = np.ones((B, T))
+        mask[2, 30:] = 0
+    for train in (False, True):
+        saved = {k: v.copy() for k, v in net.state.items()}
+        values, _ = net._run({"words": ids}, train, mask)
+        blocks.clear()
+        for k, v in saved.items():
+            net.state[k][...] = v
+        fast = net.forward({"words": ids}, train=train, mask=mask)["tags"]
+        assert len(blocks) == -(-B * T // 7) and max(blocks) == 7  # projected block by block
+        np.testing.assert_allclose(fast, values["tags"], rtol=1e-6, atol=1e-7)
+    logits = net.scores({"words": ids}, mask=mask)
+    dense = net.model.node("tags").inputs[0]  # what the softmax reads
+    plain = net._run({"words": ids}, False, mask)[0][dense]
+    np.testing.assert_allclose(logits, plain, rtol=1e-5, atol=1e-6)
+
+
 # ----------------------------------------------------------------- float32 end to end
 
 

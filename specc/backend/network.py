@@ -222,6 +222,20 @@ class Network:
             ):
                 self._fusion[n.name] = act.name
         self._fused_ops = set(self._fusion.values())
+        # ... -> dense: a run that keeps no caches also does the dense layer inside the
+        # batchnorm, block by block, so the normalised values stay in cache.
+        self._projection: dict[str, str] = {}
+        for bn, act in self._fusion.items():
+            dense = nodes[readers[act][0]] if len(readers.get(act, ())) == 1 else None
+            if (
+                dense is not None
+                and dense.op == "dense"
+                and len(dense.inputs) == 1
+                and act not in outputs
+                and self._time_axis[act] == self._time_axis[dense.name]
+            ):
+                self._projection[bn] = dense.name
+        self._fused_ops |= set(self._projection.values())
         self._donatable = {
             n.name
             for n in nodes
@@ -287,21 +301,32 @@ class Network:
         fast = keep is not None
         last_use, donatable, rng = self._last_use, self._donatable, self.rng
         fusion = self._fusion if fast else {}
+        projected: set[str] = set()  # fused ops whose output went straight to a dense layer
         for i, (name, kernel, ins, params, state, _, timed) in enumerate(self._steps):
             if name == stop_before:
                 continue
-            if fusion and name in self._fused_ops and name in values:
+            if fusion and name in self._fused_ops and (name in values or name in projected):
                 pass  # computed by the batchnorm before it (see `_plan`)
             elif fusion.get(name) and fusion[name] not in keep and fusion[name] != stop_before:
                 act = fusion[name]
                 xs = [values[n] for n in ins]
                 inplace = ins[0] in donatable and ins[0] not in keep
-                y, cache = kernel.forward(
-                    params, state, xs, mask if timed else None, train, rng,
-                    inplace=inplace, epilogue=self.kernels[act],
-                )  # fmt: skip
-                values[act] = y
-                caches[act] = _Fused(name, cache)
+                dense = None if need_caches else self._projection.get(name)
+                if dense is not None and dense != stop_before:
+                    y, _ = kernel.forward(
+                        params, state, xs, mask if timed else None, train, rng,
+                        inplace=inplace, epilogue=self.kernels[act],
+                        project=(self.kernels[dense], self._step_of[dense][3]),
+                    )  # fmt: skip
+                    values[dense] = y
+                    projected.add(act)
+                else:
+                    y, cache = kernel.forward(
+                        params, state, xs, mask if timed else None, train, rng,
+                        inplace=inplace, epilogue=self.kernels[act],
+                    )  # fmt: skip
+                    values[act] = y
+                    caches[act] = _Fused(name, cache)
             else:
                 xs = [values[n] for n in ins]
                 inplace = fast and ins[0] in donatable and ins[0] not in keep

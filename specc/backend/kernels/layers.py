@@ -68,13 +68,19 @@ class Dense(Kernel):
     ) -> tuple[np.ndarray, Any]:
         x = xs[0]
         x2, tm = token_rows(x)
-        w = params["W"]
-        dt = x.dtype if x.dtype == w.dtype else np.result_type(x, w)
-        y = self._empty((x2.shape[0], self.units), dt)
-        gemm(x2, w.astype(dt, copy=False), y)
-        if self.bias:
-            y += params["b"]
+        y = self.empty_rows(x2.shape[0], params, x2.dtype)
+        self.project_rows(params, x2, y)
         return from_rows(y, x.shape, tm), (x2, tm)
+
+    def empty_rows(self, rows: int, params: Params, dtype: Any) -> np.ndarray:
+        """An uninitialised output for ``rows`` input rows of ``dtype``."""
+        return self._empty((rows, self.units), np.result_type(dtype, params["W"].dtype))
+
+    def project_rows(self, params: Params, x2: np.ndarray, out: np.ndarray) -> None:
+        """``out = x2 @ W + b`` for a block of rows (see `BatchNorm.forward`'s ``project``)."""
+        gemm(x2, params["W"].astype(out.dtype, copy=False), out)
+        if self.bias:
+            out += params["b"]
 
     def backward(
         self,

@@ -25,6 +25,7 @@ from specc.backend.kernels.base import (
     row_blocks,
     token_rows,
 )
+from specc.backend.kernels.layers import Dense
 
 
 class BatchNorm(Kernel):
@@ -69,10 +70,17 @@ class BatchNorm(Kernel):
         rng: np.random.Generator,
         inplace: bool = False,
         epilogue: Kernel | None = None,
+        project: tuple[Dense, Params] | None = None,
     ) -> tuple[np.ndarray, Any]:
         """``epilogue``: a `fusable` elementwise op applied to the output on the way
         (the executor fuses ``batchnorm -> leaky_relu`` and the like); backward
         then takes the gradient of the op's output.
+
+        ``project``: a dense layer and its parameters, applied to each block of
+        the output while it is in cache, for a forward that keeps no caches
+        (inference). The result is then the dense layer's output, and the
+        normalised values never go through main memory: at 64 x 128 x 512 that
+        saves writing and reading back 16 MB, a tenth of an inference.
 
         The cache keeps the input itself (its producer keeps it anyway, as the rnn
         does its outputs), never a centred copy: every pass that needs x - mean
@@ -84,7 +92,12 @@ class BatchNorm(Kernel):
         rows, n = x2.shape
         count = float(rows) if w is None else float(w.sum())
         blocks = row_blocks(rows, n)
-        y = self._empty(x2.shape, x2.dtype)
+        if project is None:
+            y = self._empty(x2.shape, x2.dtype)
+        else:
+            y = self._kept("project", (blocks[0].stop, n), x2.dtype)  # one block at a time
+            dense, dense_params = project
+            out = dense.empty_rows(rows, dense_params, x2.dtype)
 
         if train:
             # Column sums are matrix-vector products (see `colsum`), sums of squares
@@ -123,12 +136,16 @@ class BatchNorm(Kernel):
         scale_rows, shift_rows = self._tiled("p", scale, blocks), self._tiled("q", shift, blocks)
         for b in blocks:  # y = epilogue(x * scale + shift) * w, block by block
             k = b.stop - b.start
-            yb = np.multiply(x2[b], scale_rows[:k], out=y[b])
+            yb = np.multiply(x2[b], scale_rows[:k], out=y[:k] if project else y[b])
             yb += shift_rows[:k]
             if w is not None:
                 yb *= w[b]  # padded outputs are zero, so junk never travels downstream
             if epilogue is not None:
                 epilogue.act_block(yb, self._block_scratch(blocks, n, y.dtype)[:k])
+            if project is not None:
+                dense.project_rows(dense_params, yb, out[b])
+        if project is not None:
+            return from_rows(out, (*x.shape[:-1], out.shape[1]), tm), None
         kept = None if epilogue is None else y  # a fused op's output, for its derivative
         cache = (train, x2, mean, invstd, w, count, tm, epilogue, kept)
         return from_rows(y, x.shape, tm), cache
