@@ -25,6 +25,9 @@ What is measured, per configuration (batch x seq_len x hidden):
 * ratio: specc tokens/s over torch tokens/s (above 1: specc is faster).
 * loss check: |specc loss - torch loss| on the first step, which shows the two
   really compute the same model from the same weights.
+* by hand: the training step of numpy_by_hand.py (the model written out in
+  NumPy, straight-line) against torch, timed the same way: what NumPy itself
+  allows, and what specc's interpreter costs on top of it.
 * memory, specc: peak of numpy allocations during one training step
   (tracemalloc; specc's buffer pool is emptied first, so every array the step
   needs is allocated and counted inside it), against the activations backward
@@ -52,8 +55,10 @@ Usage:
     python benchmarks/bench_torch.py --threads 1 --json out.json
     python benchmarks/bench_torch.py --configs 32x64x256 --no-extras
 
-Needs torch (specc's ``torch`` extra); threadpoolctl, if installed, names the
-BLAS numpy runs.
+Needs torch (specc's ``torch`` extra; ``pip install -e ".[bench]"`` brings it,
+MKL and threadpoolctl). With the ``mkl`` extra installed, specc's rnn makes its
+per-step products with MKL (see specc/backend/blas.py); each run's header says
+which library specc used, and SPECC_BLAS=numpy measures it without.
 """
 
 from __future__ import annotations
