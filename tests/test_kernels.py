@@ -522,6 +522,19 @@ def test_softmax_cross_entropy_value_and_gradient(masked: bool, ndim: int) -> No
         assert np.all(grad[ref_mask == 0] == 0)
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int8, np.uint8])
+def test_softmax_cross_entropy_rejects_targets_outside_the_vocabulary(dtype) -> None:
+    logits = np.zeros((2, 3, 5))
+    ok = np.array([[0, 4, 2], [1, 3, 0]], dtype=dtype)
+    assert softmax_cross_entropy(logits, ok)[0] == pytest.approx(np.log(5))
+    bad_values = [5, 127] + ([-1] if np.dtype(dtype).kind == "i" else [255])
+    for bad in bad_values:
+        targets = ok.copy()
+        targets[1, 2] = bad
+        with pytest.raises(ValueError, match="out of range"):
+            softmax_cross_entropy(logits, targets)
+
+
 def test_softmax_cross_entropy_extreme_logits() -> None:
     logits = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, -1000.0]])
     loss, grad = softmax_cross_entropy(logits, np.array([0, 0]))

@@ -42,7 +42,8 @@ def softmax_cross_entropy(
         w = (mask.T if tm else mask).reshape(-1).astype(logits.dtype, copy=False)
         count = float(w.sum())
         t = np.where(w > 0, t, 0)
-    if t.size and (t.min() < 0 or t.max() >= vocab):
+    # One reduction checks both ends: as unsigned, a negative id is larger than any vocab.
+    if t.size and _as_unsigned(t).max() >= vocab:
         raise ValueError(f"target id out of range [0, {vocab}): min {t.min()}, max {t.max()}")
     if z.size == 0:
         return 0.0, np.zeros(logits.shape, dtype=logits.dtype)
@@ -54,7 +55,8 @@ def softmax_cross_entropy(
         z = np.subtract(z, shift, out=z if inplace else None)
     elif not inplace:
         z = z.copy()
-    picked = z.reshape(-1)[np.arange(0, z.size, vocab) + t]  # flat index of each target
+    at_target = np.arange(0, z.size, vocab) + t  # flat index of each row's target
+    picked = z.reshape(-1)[at_target]
     np.exp(z, out=z)
     sum_exp = z @ ones(vocab, z.dtype)
     nll = np.log(sum_exp)
@@ -72,8 +74,15 @@ def softmax_cross_entropy(
         row_scale *= w
     z *= row_scale[:, None]
     zf = z.reshape(-1)
-    zf[np.arange(0, z.size, vocab) + t] -= (1.0 / denom) if w is None else w * (1.0 / denom)
+    zf[at_target] -= (1.0 / denom) if w is None else w * (1.0 / denom)
     return loss, from_rows(z, logits.shape, tm)
+
+
+def _as_unsigned(ids: np.ndarray) -> np.ndarray:
+    """Integer ids viewed as the unsigned type of their size (no copy)."""
+    if ids.dtype.kind == "i":
+        return ids.view(np.dtype(f"u{ids.dtype.itemsize}"))
+    return ids
 
 
 def mse(
