@@ -44,7 +44,7 @@ MIN_WORK = 1 << 15
 #: than MKL saves.
 GEMM_MIN_WORK = 1 << 20
 
-#: With more than one BLAS thread, loop products with at least this many
+#: With more than one BLAS thread, products with at least this many
 #: multiply-adds stay with numpy: its threads split them faster than MKL's one.
 THREADED_WORK = 1 << 22
 
@@ -97,28 +97,35 @@ _THREADS = _numpy_blas_threads()
 
 
 def name() -> str:
-    """Which library runs the loops' products: ``"mkl"`` or ``"numpy"``."""
+    """Which library makes the products it can: ``"mkl"`` or ``"numpy"``."""
     return "numpy" if _LIB is None else "mkl"
+
+
+def _routine(dtype: np.dtype) -> tuple[Any, Any] | None:
+    """MKL's gemm for ``dtype`` and the ctypes type of its scalars, or ``None``."""
+    if _LIB is None:
+        return None
+    if dtype == np.float32:
+        return _LIB.cblas_sgemm, ctypes.c_float
+    if dtype == np.float64:
+        return _LIB.cblas_dgemm, ctypes.c_double
+    return None
 
 
 def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepProduct | None:
     """A function that computes ``dst = src @ w`` (``dst += ...`` with
-    ``accumulate``) for C-ordered (rows, k) blocks ``src`` and (rows, n) blocks ``dst`` at the given
-    addresses (see `row_addresses`).
+    ``accumulate``) for C-ordered (rows, k) blocks ``src`` and (rows, n) blocks
+    ``dst`` at the given addresses (see `row_addresses`): the loops' products.
 
     ``None`` when numpy should do the product instead: no MKL, a dtype it does
     not cover, a ``w`` that is not C-ordered, too little work to gain, or work
-    that numpy's threads split faster.
-    The caller must not change ``w`` while it uses the function.
+    that numpy's threads split faster. The caller must not change ``w`` while
+    it uses the function.
     """
-    if _LIB is None or w.ndim != 2 or not w.flags.c_contiguous:
+    routine = _routine(w.dtype)
+    if routine is None or w.ndim != 2 or not w.flags.c_contiguous:
         return None
-    if w.dtype == np.float32:
-        gemm, scalar = _LIB.cblas_sgemm, ctypes.c_float
-    elif w.dtype == np.float64:
-        gemm, scalar = _LIB.cblas_dgemm, ctypes.c_double
-    else:
-        return None
+    gemm, scalar = routine
     k, n = w.shape
     work = rows * k * n
     if work < MIN_WORK or (_THREADS > 1 and work >= THREADED_WORK):
@@ -131,17 +138,6 @@ def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepP
 
     product.weights = w  # type: ignore[attr-defined]  # keeps the address valid
     return product
-
-
-def _routine(dtype: np.dtype) -> tuple[Any, Any] | None:
-    """MKL's gemm for ``dtype`` and the ctypes type of its scalars, or ``None``."""
-    if _LIB is None:
-        return None
-    if dtype == np.float32:
-        return _LIB.cblas_sgemm, ctypes.c_float
-    if dtype == np.float64:
-        return _LIB.cblas_dgemm, ctypes.c_double
-    return None
 
 
 def _leading(a: np.ndarray) -> int:
@@ -210,9 +206,3 @@ def row_addresses(a: np.ndarray) -> list[ctypes.c_void_p]:
         raise ValueError("row_addresses needs a C-ordered array")
     base, stride = a.ctypes.data, a.strides[0]
     return [ctypes.c_void_p(base + i * stride) for i in range(a.shape[0])]
-
-
-def describe() -> dict[str, Any]:
-    """What runs the loops' products, for the benchmark's report."""
-    path = _library_path() if _LIB is not None else None
-    return {"loop_products": name(), "library": None if path is None else str(path)}

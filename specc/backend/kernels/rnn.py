@@ -304,7 +304,8 @@ class RNN(Kernel):
 
         rows = t_len * b_sz
         flat = dpre.reshape(rows, hid)
-        # Two products over all steps: [x_t | 1] and h_{t-1} against dL/dpre_t.
+        # Two products over all steps, x_t and h_{t-1} against dL/dpre_t, added into the
+        # weight gradients (by MKL in place); the bias gradient is dL/dpre's column sum.
         xz2 = xz.reshape(rows, n_in + 1)
         gemm(xz2[:, :n_in], flat, grads["W_xh"], trans_a=True, accumulate=True)
         grads["b"] += colsum(flat)
