@@ -1,8 +1,9 @@
-"""The recurrence's step products through MKL (the optional ``mkl`` extra).
+"""Matrix products through MKL (the optional ``mkl`` extra): the rnn's step
+products and the products over whole sequences.
 
 Skipped without the extra. With it, the products must equal numpy's to
-rounding, gradients through them must match finite differences, and
-``SPECC_BLAS=numpy`` must turn them off.
+rounding, gradients through them must match finite differences, the rule
+that picks the library must hold, and ``SPECC_BLAS=numpy`` must turn MKL off.
 """
 
 from __future__ import annotations
