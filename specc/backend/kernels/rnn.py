@@ -23,7 +23,6 @@ from specc.backend.kernels.base import (
     Kernel,
     Params,
     Shapes,
-    colsum,
     feature_dim,
     float_dtype,
 )
@@ -304,11 +303,14 @@ class RNN(Kernel):
 
         rows = t_len * b_sz
         flat = dpre.reshape(rows, hid)
-        # Two products over all steps, x_t and h_{t-1} against dL/dpre_t, added into the
-        # weight gradients (by MKL in place); the bias gradient is dL/dpre's column sum.
-        xz2 = xz.reshape(rows, n_in + 1)
-        gemm(xz2[:, :n_in], flat, grads["W_xh"], trans_a=True, accumulate=True)
-        grads["b"] += colsum(flat)
+        # Two products over all steps against dL/dpre_t: [x_t | 1], whose last row is
+        # the bias gradient (one pass over dL/dpre for both), and h_{t-1}, added into
+        # W_hh's gradient (by MKL in place).
+        d_in = self._empty((n_in + 1, hid), dt)
+        gemm(xz.reshape(rows, n_in + 1), flat, d_in, trans_a=True)
+        grads["W_xh"] += d_in[:n_in]
+        grads["b"] += d_in[n_in]
+        self._recycle(d_in)
         gemm(hs_all[:t_len].reshape(rows, hid), flat, grads["W_hh"], trans_a=True, accumulate=True)
         dxt = self._empty((rows, n_in), dt)
         gemm(flat, params["W_xh"].astype(dt, copy=False), dxt, trans_b=True)
