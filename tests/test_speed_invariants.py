@@ -229,7 +229,7 @@ def test_forward_fast_path_equals_run():
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_inference_does_the_dense_layer_inside_batchnorm_exactly(monkeypatch, masked):
+def test_inference_does_the_dense_layer_inside_batchnorm(monkeypatch, masked):
     """Without caches, batchnorm -> leaky_relu -> dense runs as one pass over row
     blocks: the plain run's numbers, for the outputs and the scores, up to the
     rounding of a matrix product taken a few rows at a time."""

@@ -312,21 +312,19 @@ class Network:
                 xs = [values[n] for n in ins]
                 inplace = ins[0] in donatable and ins[0] not in keep
                 dense = None if need_caches else self._projection.get(name)
+                project = None
                 if dense is not None and dense != stop_before:
-                    y, _ = kernel.forward(
-                        params, state, xs, mask if timed else None, train, rng,
-                        inplace=inplace, epilogue=self.kernels[act],
-                        project=(self.kernels[dense], self._step_of[dense][3]),
-                    )  # fmt: skip
-                    values[dense] = y
-                    projected.add(act)
-                else:
-                    y, cache = kernel.forward(
-                        params, state, xs, mask if timed else None, train, rng,
-                        inplace=inplace, epilogue=self.kernels[act],
-                    )  # fmt: skip
+                    project = (self.kernels[dense], self._step_of[dense][3])
+                y, cache = kernel.forward(
+                    params, state, xs, mask if timed else None, train, rng,
+                    inplace=inplace, epilogue=self.kernels[act], project=project,
+                )  # fmt: skip
+                if project is None:
                     values[act] = y
                     caches[act] = _Fused(name, cache)
+                else:  # the batchnorm returned the dense layer's output
+                    values[dense] = y
+                    projected.add(act)
             else:
                 xs = [values[n] for n in ins]
                 inplace = fast and ins[0] in donatable and ins[0] not in keep

@@ -8,7 +8,7 @@ padded batch behaves exactly like the batch of its real tokens.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +25,9 @@ from specc.backend.kernels.base import (
     row_blocks,
     token_rows,
 )
-from specc.backend.kernels.layers import Dense
+
+if TYPE_CHECKING:  # a kernel does not import another kernel to run
+    from specc.backend.kernels.layers import Dense
 
 
 class BatchNorm(Kernel):

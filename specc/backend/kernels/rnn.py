@@ -172,7 +172,7 @@ class RNN(Kernel):
         # for small products) writes it to a scratch row block, and an add follows.
         # A negative leaky slope keeps every pre-activation for backward.
         pre = np.empty((t_len, b_sz, hid), dtype=dt) if self._needs_pre() else None
-        step = self._empty((b_sz, hid), dt)
+        step = None  # the numpy loops' scratch row block, where they need one
         hs = hs_all[1:]
         dot, add = np.dot, np.add
         if self.activation == "tanh" and m is None:  # the common case
@@ -184,12 +184,15 @@ class RNN(Kernel):
                     product(at[t], at[t + 1])
                     tanh(h_t, out=h_t)
             else:
+                step = self._empty((b_sz, hid), dt)
                 for h_prev, h_t in zip(hs_all[:t_len], hs, strict=True):
                     dot(h_prev, w_rec, out=step)
                     add(h_t, step, out=h_t)
                     tanh(h_t, out=h_t)
         else:
             product = step_product(w_rec, b_sz)
+            if pre is None:
+                step = self._empty((b_sz, hid), dt)
             if product is not None:
                 at = row_addresses(hs_all)
                 p_at = row_addresses(step[None]) * t_len if pre is None else row_addresses(pre)
