@@ -56,8 +56,8 @@ Usage:
     python benchmarks/bench_torch.py --configs 32x64x256 --no-extras
 
 Needs torch (specc's ``torch`` extra; ``pip install -e ".[bench]"`` brings it,
-MKL and threadpoolctl). With the ``mkl`` extra installed, specc's rnn makes its
-per-step products with MKL (see specc/backend/blas.py); each run's header says
+MKL and threadpoolctl). With the ``mkl`` extra installed, specc makes its
+matrix products with MKL (see specc/backend/blas.py); each run's header says
 which library specc used, and SPECC_BLAS=numpy measures it without.
 """
 
@@ -72,6 +72,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +167,8 @@ def machine_facts() -> dict[str, Any]:
 def print_run(run: dict[str, Any]) -> None:
     n = run["threads"]
     print(f"\n== {n} thread(s) | numpy {run['numpy']} ({run['blas']}) | torch {run['torch']}")
-    loops = run.get("loop_products", "numpy")
-    print(f"   (specc's recurrence products: {loops}; SPECC_BLAS=numpy or no mkl extra: numpy)")
+    lib = run.get("specc_products", "numpy")
+    print(f"   (specc's matrix products: {lib}; SPECC_BLAS=numpy or no mkl extra: numpy)")
     if "load_average" in run:
         before, after = run["load_average"]
         print(f"   (1-minute load average of the machine: {before:.2f} before, {after:.2f} after)")
@@ -301,7 +302,7 @@ def run_child(
         "numpy": np.__version__,
         "torch": torch.__version__,
         "blas": blas_info(),
-        "loop_products": blas.name(),
+        "specc_products": blas.name(),
         "configs": results,
         "scaling": scaling(quick) if extras else None,
         "sampling": sampling(quick) if extras else None,
@@ -372,16 +373,15 @@ def TorchModel(h: int):
     return Model()
 
 
-def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
-    import numpy as np
-    import numpy_by_hand  # beside this script
+def training_steps(net, model, ids, targets) -> tuple[Callable[[], float], Callable[[], float]]:
+    """One training step each (forward, backward, clip 5.0, Adam), specc's and torch's,
+    on the batch ``ids``/``targets``; each returns its loss."""
     import torch
     from torch.nn import functional as F
 
     from specc.backend.optim import clip_global_norm, make_optimizer
     from specc.ir import Adam
 
-    net, model, ids, targets = build_pair(b, t, h)
     opt = make_optimizer(Adam(lr=1e-3), net.flat_params.size, net.dtype)
     topt = torch.optim.Adam(model.parameters(), lr=1e-3)
     t_ids = torch.from_numpy(ids)
@@ -402,6 +402,20 @@ def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         topt.step()
         return loss.item()
+
+    return specc_step, torch_step
+
+
+def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
+    import numpy as np
+    import numpy_by_hand  # beside this script
+    import torch
+    from torch.nn import functional as F
+
+    net, model, ids, targets = build_pair(b, t, h)
+    specc_step, torch_step = training_steps(net, model, ids, targets)
+    t_ids = torch.from_numpy(ids)
+    inputs = {"chars": ids}
 
     def specc_infer() -> None:
         net.forward(inputs, train=False)
@@ -590,30 +604,9 @@ def rss_delta(fn) -> float | None:
 
 
 def scaling(quick: bool) -> dict[str, list[dict[str, Any]]]:
-    from torch.nn import functional as F
-
     def step_time(t: int, h: int) -> dict[str, Any]:
-        import torch
-
-        from specc.backend.optim import clip_global_norm, make_optimizer
-        from specc.ir import Adam
-
         net, model, ids, targets = build_pair(32, t, h)
-        opt = make_optimizer(Adam(lr=1e-3), net.flat_params.size, net.dtype)
-        topt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        t_ids, t_targets = torch.from_numpy(ids), torch.from_numpy(targets).reshape(-1)
-
-        def step() -> None:
-            net.backward_flat({"chars": ids}, targets)
-            clip_global_norm(net.flat_grads, 5.0)
-            opt.step(net.flat_params, net.flat_grads)
-
-        def torch_step() -> None:
-            topt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(t_ids), t_targets).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            topt.step()
-
+        step, torch_step = training_steps(net, model, ids, targets)
         timing = alternate(step, torch_step, 1.0 if quick else 6.0, warmup=1)
         return {
             "seq_len": t,

@@ -23,5 +23,5 @@ def describe() -> str:
 
     return (
         f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"recurrence products by {blas.name()}"
+        f"matrix products by {blas.name()}"
     )
