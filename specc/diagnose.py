@@ -150,7 +150,6 @@ def gradient_flow(
     start, upstream = _last_step_upstream(net, values, batch, task)
     kernel.record_dh = []
     try:
-        net.flat_grads.fill(0)
         net._backward(caches, {start: upstream})
         norms = kernel.last_dh_norms
     finally:

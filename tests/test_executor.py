@@ -45,6 +45,14 @@ def test_char_rnn_whole_graph_gradients_match_finite_differences():
         assert result.rel_error < 1e-6, result
 
 
+def test_char_rnn_at_batch_one_gradients_match_finite_differences():
+    """Batch 1 has its own BPTT product and writes the weight gradients in place."""
+    net = specc.load(SPECS / "char_rnn.spec").build("char_rnn", sizes={"vocab": 9}, dtype="float64")
+    inputs = random_inputs(net.model, np.random.default_rng(4), batch=1, time=7, vocab=9)
+    for result in check_network(net, inputs, samples=12):
+        assert result.rel_error < 1e-6, result
+
+
 @pytest.mark.parametrize("masked", [False, True], ids=["full", "padded"])
 def test_tagger_whole_graph_gradients_match_finite_differences(masked):
     net = specc.loads(TAGGER).build("tagger", sizes={"vocab": 11, "labels": 4}, dtype="float64")

@@ -93,6 +93,7 @@ def grad_check(
     train: bool = True,
     params: dict | None = None,
     seed: int = 0,
+    fresh_grads: bool = False,
 ) -> tuple[np.ndarray, list, dict]:
     """Assert analytic input and parameter gradients match finite differences."""
     rng = np.random.default_rng(seed)
@@ -106,7 +107,7 @@ def grad_check(
     y, cache, _ = run(kernel, params, state, xs, mask, train)
     g_up = rng.standard_normal(y.shape)
     grads = {k: np.zeros_like(v) for k, v in params.items()}
-    dxs = kernel.backward(params, cache, g_up, grads)
+    dxs = kernel.backward(params, cache, g_up, grads, fresh_grads=fresh_grads)
     assert len(dxs) == len(xs)
 
     def f() -> float:
@@ -166,6 +167,23 @@ def test_rnn_gradients(activation: str, reverse: bool, return_last: bool, masked
         assert np.all(dxs[0][mask == 0] == 0)
         if not return_last:
             assert np.all(y[mask == 0] == 0)
+
+
+@pytest.mark.parametrize(
+    ("activation", "reverse", "masked", "fresh"),
+    list(itertools.product(RNN_ACTIVATIONS, [False, True], [False, True], [False, True])),
+)
+def test_rnn_gradients_at_batch_one(activation: str, reverse: bool, masked: bool, fresh: bool):
+    """Batch 1 takes its own BPTT product (a column, W_hh @ g.T), the classic
+    minimal char-RNN's case; written or added, its gradients must be right."""
+    seed = zlib.crc32(repr((activation, reverse, masked, fresh)).encode()) % 1000
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, 5, 3))
+    k = RNN(4, activation=activation, slope=0.2, reverse=reverse)
+    params = k.init_params([(3,)], rng, np.float64)
+    params["b"] = 0.1 * rng.standard_normal(4)
+    mask = make_mask([3], 5) if masked else None
+    grad_check(k, [x], mask=mask, params=params, seed=seed, fresh_grads=fresh)
 
 
 @pytest.mark.parametrize(("init", "reverse"), list(itertools.product(RNN_INITS, [False, True])))
@@ -449,6 +467,38 @@ def test_softmax_stable_and_normalised() -> None:
     assert np.all(np.isfinite(y))
     np.testing.assert_allclose(y.sum(axis=-1), 1.0)
     np.testing.assert_allclose(y[1], 1 / 3)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "shape"),
+    [
+        (RNN(5), (1, 6, 3)),
+        (RNN(5, activation="relu", reverse=True), (3, 6, 3)),
+        (Dense(4), (3, 6, 5)),
+        (BatchNorm(), (3, 6, 5)),
+    ],
+    ids=["rnn-batch-1", "rnn", "dense", "batchnorm"],
+)
+def test_fresh_gradients_are_written_exactly_as_added(kernel: Kernel, shape) -> None:
+    """The executor promises zeroed gradients (``fresh_grads``), and kernels then write
+    their products straight into them: that must give what adding to zeros gives, and
+    without the promise a kernel must still add to what is there."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(shape)
+    params = kernel.init_params([shape[2:]], rng, np.float64)
+    state = kernel.init_state([shape[2:]], np.float64)
+    y, cache = kernel.forward(params, state, [x], None, True, rng)
+    g_up = rng.standard_normal(y.shape)
+    added = {n: np.zeros_like(p) for n, p in params.items()}
+    kernel.backward(params, cache, g_up, added)
+    written = {n: np.zeros_like(p) for n, p in params.items()}
+    kernel.backward(params, cache, g_up, written, fresh_grads=True)
+    onto_ones = {n: np.ones_like(p) for n, p in params.items()}
+    kernel.backward(params, cache, g_up, onto_ones)
+    for name in params:
+        np.testing.assert_array_equal(written[name], added[name])
+        assert np.any(written[name] != 0)
+        np.testing.assert_allclose(onto_ones[name], added[name] + 1, rtol=1e-13)
 
 
 def test_backward_accumulates_into_existing_gradients() -> None:

@@ -112,6 +112,11 @@ def _routine(dtype: np.dtype) -> tuple[Any, Any] | None:
     return None
 
 
+def takes_step(work: int) -> bool:
+    """Whether MKL makes a loop's product of ``work`` multiply-adds (see `step_product`)."""
+    return _LIB is not None and work >= MIN_WORK and (_THREADS == 1 or work < THREADED_WORK)
+
+
 def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepProduct | None:
     """A function that computes ``dst = src @ w`` (``dst += ...`` with
     ``accumulate``) for C-ordered (rows, k) blocks ``src`` and (rows, n) blocks
@@ -127,8 +132,7 @@ def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepP
         return None
     gemm, scalar = routine
     k, n = w.shape
-    work = rows * k * n
-    if work < MIN_WORK or (_THREADS > 1 and work >= THREADED_WORK):
+    if not takes_step(rows * k * n):
         return None
     w_at = ctypes.c_void_p(w.ctypes.data)
     alpha, beta = scalar(1.0), scalar(1.0 if accumulate else 0.0)
@@ -175,7 +179,11 @@ def gemm(
         lda, ldb, ldc = _leading(a), _leading(b), _leading(out)
     if not (routine and lda and ldb and ldc):
         lhs = a.T if trans_a else a
-        rhs = np.ascontiguousarray(b.T) if trans_b else b  # numpy is slower on a transposed view
+        rhs = b.T if trans_b else b
+        if trans_b and work >= GEMM_MIN_WORK:
+            # OpenBLAS is slower on a transposed right operand; below this size the
+            # copy costs about what it saves, and memory of the weight's size.
+            rhs = np.ascontiguousarray(rhs)
         if accumulate:
             out += lhs @ rhs
         else:

@@ -55,7 +55,7 @@ class _Identity(Kernel):
     def forward(self, params, state, xs, mask, train, rng, inplace=False):
         return xs[0], None
 
-    def backward(self, params, cache, dy, grads, inplace=False):
+    def backward(self, params, cache, dy, grads, inplace=False, fresh_grads=False):
         return [dy]
 
 
@@ -431,8 +431,9 @@ class Network:
             m = mask if (mask is not None and pred.ndim == 3) else None
             value, dstart = mse(pred, np.asarray(targets, dtype=self.dtype).reshape(pred.shape), m)
         del values
-        self.flat_grads.fill(0)
-        self._backward(caches, {start: dstart}, consume=True)
+        upstream = {start: dstart}
+        del dstart  # `_backward` drops it from `upstream` once its reader is done
+        self._backward(caches, upstream, consume=True)
         return float(value)
 
     def _backward(
@@ -441,13 +442,17 @@ class Network:
         upstream: dict[str, np.ndarray],
         consume: bool = False,
     ) -> None:
-        """Reverse pass from `upstream` gradients, accumulating into `flat_grads`.
+        """Reverse pass from `upstream` gradients into `flat_grads`, zeroed first.
 
         With ``consume`` the caches are dropped as they are used and the upstream
-        arrays are the executor's own, so kernels may overwrite any gradient array
-        nobody else holds (``inplace``). Otherwise nothing passed in is modified.
+        arrays (and the dict) are the executor's own, so kernels may overwrite any
+        gradient array nobody else holds (``inplace``). Otherwise nothing passed in
+        is modified.
         """
-        grads_in = dict(upstream)
+        # Every parameter belongs to one node, so each kernel's gradients are still
+        # zero when it runs: it may write them instead of adding (``fresh_grads``).
+        self.flat_grads.fill(0)
+        grads_in = upstream if consume else dict(upstream)
         owned = set(upstream) if consume else set()
         for name, kernel, ins, params, _, grads, _ in reversed(self._steps):
             dy = grads_in.pop(name, None)
@@ -458,7 +463,7 @@ class Network:
             if isinstance(cache, _Fused):  # a batchnorm and the op after it, as one
                 _, kernel, ins, params, _, grads, _ = self._step_of[cache.owner]
                 cache = cache.cache
-            dxs = kernel.backward(params, cache, dy, grads, inplace=inplace)
+            dxs = kernel.backward(params, cache, dy, grads, inplace=inplace, fresh_grads=True)
             del cache
             for src, dx in zip(ins, dxs, strict=True):
                 if dx is None:
@@ -489,8 +494,7 @@ class Network:
         Gradient checks use this with a random upstream gradient, which catches
         errors an all-ones gradient (or a loss alone) would hide."""
         values, caches = self._run(inputs, train, mask)
-        self.flat_grads.fill(0)
-        self._backward(caches, dict(upstream))
+        self._backward(caches, upstream)
         return {name: np.ascontiguousarray(values[name]) for name in self.model.outputs}
 
     def loss_and_grads(

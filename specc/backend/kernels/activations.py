@@ -53,6 +53,7 @@ class _Elementwise(Kernel):
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         if inplace:
             # Cache and dy are ours: the derivative is written over the cached
@@ -259,6 +260,7 @@ class Softmax(_Elementwise):
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         # Jacobian-vector product of diag(y) - y y^T without forming the Jacobian.
         y = cache

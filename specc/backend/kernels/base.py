@@ -31,9 +31,9 @@ class Kernel:
     """Base class for op kernels; the defaults describe an op with nothing to learn.
 
     ``backward`` *accumulates* into ``grads`` (``grads[k] += ...``) rather than
-    returning fresh arrays, because the executor may hand out views into a
-    single flat gradient buffer and one parameter may be shared by several
-    nodes. ``grads`` must hold an array for every name in ``param_names``.
+    returning fresh arrays, because the executor hands out views into a single
+    flat gradient buffer and a caller may sum several backward passes there.
+    ``grads`` must hold an array for every name in ``param_names``.
     """
 
     param_names: tuple[str, ...] = ()
@@ -114,6 +114,7 @@ class Kernel:
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         """Accumulate parameter gradients into ``grads``; return one gradient per input.
 
@@ -121,6 +122,10 @@ class Kernel:
         used by nobody after this call, so the kernel may overwrite both. Without
         it (the default, and what direct callers get) neither is modified, and the
         same cache may be run backward again.
+
+        ``fresh_grads=True`` promises that ``grads`` hold zeros, so writing a
+        gradient is the same as adding it: a product can land in the gradient
+        itself, where adding would first build a temporary of the weight's size.
         """
         raise NotImplementedError
 

@@ -79,6 +79,7 @@ class Embedding(Kernel):
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         rows, tm = token_rows(dy)
         ids = (cache.T if tm else cache).reshape(-1)  # in the rows' order
@@ -95,7 +96,10 @@ class Embedding(Kernel):
                 part = hot[: chunk.size]
                 part.fill(0)
                 flat_hot[np.arange(0, part.size, self.vocab) + chunk] = 1
-                grads["E"] += part.T @ rows[start : start + step]
+                if fresh_grads and start == 0:
+                    np.matmul(part.T, rows[:step], out=grads["E"])
+                else:
+                    grads["E"] += part.T @ rows[start : start + step]
             self._recycle(hot)
             if inplace:
                 self._recycle(dy)
@@ -157,5 +161,6 @@ class OneHot(Kernel):
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         return [None]

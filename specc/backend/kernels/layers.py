@@ -89,10 +89,11 @@ class Dense(Kernel):
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         x2, tm = cache
         dy2, _ = token_rows(dy, tm)  # in the order of the cached input's rows
-        gemm(x2, dy2, grads["W"], trans_a=True, accumulate=True)
+        gemm(x2, dy2, grads["W"], trans_a=True, accumulate=not fresh_grads)
         if self.bias:
             grads["b"] += colsum(dy2)
         w = params["W"]
@@ -139,6 +140,7 @@ class Dropout(Kernel):
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         if cache is None:
             return [dy]
@@ -173,6 +175,7 @@ class Concat(Kernel):
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         return list(np.split(dy, cache, axis=-1))
 
@@ -211,6 +214,7 @@ class Add(Kernel):
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         first = dy if inplace else dy.copy()
         return [first, *(dy.copy() for _ in range(cache - 1))]

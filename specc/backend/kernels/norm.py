@@ -181,6 +181,7 @@ class BatchNorm(Kernel):
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         train, x2, mean, invstd, w, count, tm, epilogue, y = cache
         shape = dy.shape

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from specc.backend.blas import gemm, row_addresses, step_product
+from specc.backend.blas import gemm, row_addresses, step_product, takes_step
 from specc.backend.init import RNN_INITS, rnn_params
 from specc.backend.kernels.base import (
     BLOCK_SIZE,
@@ -241,6 +241,7 @@ class RNN(Kernel):
         dy: np.ndarray,
         grads: Params,
         inplace: bool = False,
+        fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         xz, hs_all, pre, m, last = cache
         t_len, b_sz, n_in = xz.shape
@@ -274,12 +275,20 @@ class RNN(Kernel):
         record = isinstance(self.record_dh, list)
         norms = np.zeros(t_len) if record else None
         carry = np.zeros((b_sz, hid), dtype=dt)  # dL/dh_t arriving from step t+1
-        # carry = g @ W_hh.T, with W_hh.T copied: both libraries multiply by a
-        # transposed view more slowly (MKL: 1.3x as long).
-        w_hh_t = np.ascontiguousarray(params["W_hh"].T, dtype=dt)
-        product = step_product(w_hh_t, b_sz)
-        if product is not None:
-            g_at, carry_at = row_addresses(dpre), row_addresses(carry[None])[0]
+        product = None
+        # carry = g @ W_hh.T. At batch 1 numpy computes it as the column W_hh @ g.T,
+        # on W_hh as it is. Otherwise W_hh.T is copied, since both libraries multiply
+        # by a transposed view more slowly (MKL: 1.3x as long); at batch 1 the copy
+        # would be larger than a short sequence's activations, and gain nothing.
+        column = b_sz == 1 and not takes_step(hid * hid)
+        if column:
+            w_hh = params["W_hh"].astype(dt, copy=False)
+            g_cols, carry_col = dpre.reshape(t_len, hid, 1), carry.reshape(hid, 1)
+        else:
+            w_hh_t = np.ascontiguousarray(params["W_hh"].T, dtype=dt)
+            product = step_product(w_hh_t, b_sz)
+            if product is not None:
+                g_at, carry_at = row_addresses(dpre), row_addresses(carry[None])[0]
         add, multiply, dot = np.add, np.multiply, np.dot
         # A vanishing gradient sinks into subnormal numbers, which the CPU handles
         # in microcode at a hundredfold cost; a carry that small is flushed to zero.
@@ -297,7 +306,9 @@ class RNN(Kernel):
                     norms[t] = np.linalg.norm(g if m is None else g * m[t])
                 multiply(g, d[t - start], out=g)
                 if t:  # dL/dh_0 is not needed: h_0 = 0 is no parameter
-                    if product is None:
+                    if column:
+                        dot(w_hh, g_cols[t], out=carry_col)
+                    elif product is None:
                         dot(g, w_hh_t, out=carry)
                     else:
                         product(g_at[t], carry_at)
@@ -307,14 +318,16 @@ class RNN(Kernel):
         rows = t_len * b_sz
         flat = dpre.reshape(rows, hid)
         # Two products over all steps against dL/dpre_t: [x_t | 1], whose last row is
-        # the bias gradient (one pass over dL/dpre for both), and h_{t-1}, added into
-        # W_hh's gradient (by MKL in place).
+        # the bias gradient (one pass over dL/dpre for both), and h_{t-1}, written
+        # straight into W_hh's gradient when it holds zeros (else added, by MKL in place).
         d_in = self._empty((n_in + 1, hid), dt)
         gemm(xz.reshape(rows, n_in + 1), flat, d_in, trans_a=True)
         grads["W_xh"] += d_in[:n_in]
         grads["b"] += d_in[n_in]
         self._recycle(d_in)
-        gemm(hs_all[:t_len].reshape(rows, hid), flat, grads["W_hh"], trans_a=True, accumulate=True)
+        del d_in  # below the pool's size nobody else holds it: free it before the next one
+        h_prev = hs_all[:t_len].reshape(rows, hid)
+        gemm(h_prev, flat, grads["W_hh"], trans_a=True, accumulate=not fresh_grads)
         dxt = self._empty((rows, n_in), dt)
         gemm(flat, params["W_xh"].astype(dt, copy=False), dxt, trans_b=True)
         dxt = dxt.reshape(t_len, b_sz, n_in)
