@@ -265,6 +265,31 @@ def test_inference_does_the_dense_layer_inside_batchnorm(monkeypatch, masked):
     np.testing.assert_allclose(logits, plain, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("masked", [False, True], ids=["full", "padded"])
+def test_training_makes_the_dense_input_gradient_inside_batchnorm(monkeypatch, masked):
+    """In a training step, the gradient at the dense layer's input is made block by
+    block inside the batchnorm's backward (never as a whole array), with the plain
+    path's numbers: the gradients checked against finite differences."""
+    from specc.backend.kernels import base
+
+    monkeypatch.setattr(base, "BLOCK_SIZE", 128 * 9)  # 640 rows of 128 in 9-row blocks
+    blocks = []
+    input_grad_rows = Dense.input_grad_rows
+
+    def spy(self, params, dy2, out, w_t=None):
+        blocks.append((dy2.shape[0], w_t is not None))
+        input_grad_rows(self, params, dy2, out, w_t)
+
+    monkeypatch.setattr(Dense, "input_grad_rows", spy)
+    (fast, slow), inputs, targets, mask = _case("char_rnn", masked)
+    fast.backward_flat(inputs, targets, mask)
+    assert len(blocks) == -(-B * T // 9) and max(blocks) == (9, True)
+    blocks.clear()
+    want = plain_gradients(slow, inputs, targets, mask)
+    assert blocks == [(B * T, False)]  # the plain path: one product over all rows
+    np.testing.assert_allclose(fast.flat_grads, want, rtol=1e-12, atol=1e-14)
+
+
 # ----------------------------------------------------------------- float32 end to end
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from specc.backend.kernels import KERNELS, Kernel, mse, softmax_cross_entropy
-from specc.backend.kernels.base import BufferPool
+from specc.backend.kernels.base import BufferPool, Params
 from specc.errors import SpecError
 from specc.ir import Model
 from specc.ops import NodeBase
@@ -236,6 +236,9 @@ class Network:
             ):
                 self._projection[bn] = dense.name
         self._fused_ops |= set(self._projection.values())
+        # The same chain backward: the dense layer makes its weight gradients only,
+        # and the batchnorm the gradient at the dense layer's input, block by block.
+        self._back_projection = {dense: self._fusion[bn] for bn, dense in self._projection.items()}
         self._donatable = {
             n.name
             for n in nodes
@@ -454,16 +457,28 @@ class Network:
         self.flat_grads.fill(0)
         grads_in = upstream if consume else dict(upstream)
         owned = set(upstream) if consume else set()
+        projected: dict[str, tuple[Kernel, Params]] = {}  # fused op -> the dense layer after it
         for name, kernel, ins, params, _, grads, _ in reversed(self._steps):
             dy = grads_in.pop(name, None)
             if dy is None or name not in caches:
                 continue
             cache = caches.pop(name) if consume else caches[name]
             inplace = name in owned
+            act = self._back_projection.get(name) if inplace else None
+            if act is not None and isinstance(caches.get(act), _Fused):
+                kernel.weight_grads(cache, dy, grads, fresh_grads=True)
+                projected[act] = (kernel, params)
+                grads_in[act] = dy  # the dense layer's, for the batchnorm to project
+                owned.add(act)
+                continue
             if isinstance(cache, _Fused):  # a batchnorm and the op after it, as one
                 _, kernel, ins, params, _, grads, _ = self._step_of[cache.owner]
-                cache = cache.cache
-            dxs = kernel.backward(params, cache, dy, grads, inplace=inplace, fresh_grads=True)
+                dxs = kernel.backward(
+                    params, cache.cache, dy, grads, inplace=inplace, fresh_grads=True,
+                    project=projected.pop(name, None),
+                )  # fmt: skip
+            else:
+                dxs = kernel.backward(params, cache, dy, grads, inplace=inplace, fresh_grads=True)
             del cache
             for src, dx in zip(ins, dxs, strict=True):
                 if dx is None:

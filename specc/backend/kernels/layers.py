@@ -91,17 +91,40 @@ class Dense(Kernel):
         inplace: bool = False,
         fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
+        dy2 = self.weight_grads(cache, dy, grads, fresh_grads)
+        w = params["W"]
+        dx = self._empty((dy2.shape[0], w.shape[0]), dy2.dtype)
+        self.input_grad_rows(params, dy2, dx)
+        if inplace:
+            self._recycle(dy)
+        return [from_rows(dx, dy.shape, cache[1])]
+
+    def weight_grads(
+        self, cache: Any, dy: np.ndarray, grads: Params, fresh_grads: bool = False
+    ) -> np.ndarray:
+        """The gradients of W and b (see `Kernel.backward`); returns ``dy`` as rows in
+        the order of the cached input's rows, for `input_grad_rows`."""
         x2, tm = cache
-        dy2, _ = token_rows(dy, tm)  # in the order of the cached input's rows
+        dy2, _ = token_rows(dy, tm)
         gemm(x2, dy2, grads["W"], trans_a=True, accumulate=not fresh_grads)
         if self.bias:
             grads["b"] += colsum(dy2)
-        w = params["W"]
-        dx = self._empty((dy2.shape[0], w.shape[0]), dy2.dtype)
-        gemm(dy2, w, dx, trans_b=True)
-        if inplace:
-            self._recycle(dy)
-        return [from_rows(dx, dy.shape, tm)]
+        return dy2
+
+    def transposed_weight(self, params: Params, dtype: Any) -> np.ndarray:
+        """A C-ordered copy of W.T for `input_grad_rows`: both BLAS libraries are
+        slower on a transposed operand, and one copy serves every block."""
+        return np.ascontiguousarray(params["W"].T, dtype=dtype)
+
+    def input_grad_rows(
+        self, params: Params, dy2: np.ndarray, out: np.ndarray, w_t: np.ndarray | None = None
+    ) -> None:
+        """``out = dy2 @ W.T`` for a block of rows (see `BatchNorm.backward`'s
+        ``project``); ``w_t``, a C-ordered copy of W.T, serves many blocks."""
+        if w_t is None:
+            gemm(dy2, params["W"].astype(out.dtype, copy=False), out, trans_b=True)
+        else:
+            gemm(dy2, w_t, out)
 
 
 class Dropout(Kernel):
