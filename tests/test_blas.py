@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -112,6 +113,55 @@ def test_rnn_through_mkl_matches_finite_differences(
     mkl_for_everything, activation, slope, reverse, masked
 ):
     check_rnn_gradients(activation, slope, reverse, masked)
+
+
+@pytest.fixture
+def background_products(monkeypatch):
+    """rnn backward's products over all steps made on a second thread (as with MKL
+    and two threads), in chunks of two steps of the small test sizes."""
+    from specc.backend.kernels import rnn
+
+    monkeypatch.setattr(blas, "MIN_WORK", 0)
+    monkeypatch.setattr(blas, "GEMM_MIN_WORK", 0)
+    monkeypatch.setattr(blas, "_THREADS", 2)
+    monkeypatch.setattr(rnn, "BACKGROUND_MIN_WORK", 0)
+    monkeypatch.setattr(rnn, "BACKGROUND_CHUNK_ROWS", 2)
+    monkeypatch.setattr(rnn, "BLOCK_SIZE", 1)  # one step per block of act'
+    threads = []
+    sequence_products = rnn.RNN._sequence_products
+
+    def spy(*args):
+        threads.append(threading.current_thread().name)
+        sequence_products(*args)
+
+    monkeypatch.setattr(rnn.RNN, "_sequence_products", staticmethod(spy))
+    return threads
+
+
+@RNN_LOOPS
+def test_rnn_products_made_beside_the_loop_match_finite_differences(
+    background_products, activation, slope, reverse, masked
+):
+    check_rnn_gradients(activation, slope, reverse, masked)
+    assert len(background_products) > 1  # in chunks
+    assert all(name.startswith("specc-rnn") for name in background_products)
+
+
+def test_training_with_products_beside_the_loop_is_deterministic(background_products):
+    """Chunked products add up in a fixed order: the same numbers every time, and
+    the plain path's up to rounding."""
+    ids, targets = batch(3, vocab=13, b=4, t=9)
+    grads = []
+    for _ in range(2):
+        net = char_rnn("float32", vocab=13)
+        net.backward_flat({"chars": ids}, targets)
+        grads.append(net.flat_grads.copy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    assert len(background_products) > 2
+    blas._THREADS = 1  # the fixture restores it
+    plain = char_rnn("float32", vocab=13)
+    plain.backward_flat({"chars": ids}, targets)
+    np.testing.assert_allclose(grads[0], plain.flat_grads, rtol=1e-4, atol=1e-6)
 
 
 def test_dense_through_mkl_matches_finite_differences(mkl_for_everything):

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,7 @@ def _numpy_blas_threads() -> int:
 
 _LIB = _load()
 _THREADS = _numpy_blas_threads()
+_local = threading.local()
 
 
 def name() -> str:
@@ -112,27 +115,48 @@ def _routine(dtype: np.dtype) -> tuple[Any, Any] | None:
     return None
 
 
-def takes_step(work: int) -> bool:
+def threads() -> int:
+    """How many threads numpy's BLAS runs (and specc's work beside the products)."""
+    return _THREADS
+
+
+def takes_step(work: int, serial: bool = False) -> bool:
     """Whether MKL makes a loop's product of ``work`` multiply-adds (see `step_product`)."""
-    return _LIB is not None and work >= MIN_WORK and (_THREADS == 1 or work < THREADED_WORK)
+    threaded = _THREADS > 1 and work >= THREADED_WORK and not serial
+    return _LIB is not None and work >= MIN_WORK and not threaded
 
 
-def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepProduct | None:
+@contextmanager
+def serial() -> Iterator[None]:
+    """Within this block, on this thread, MKL makes every product it can, on one thread
+    however large: for a thread that runs beside another one's products."""
+    before = getattr(_local, "serial", False)
+    _local.serial = True
+    try:
+        yield
+    finally:
+        _local.serial = before
+
+
+def step_product(
+    w: np.ndarray, rows: int, *, accumulate: bool = False, serial: bool = False
+) -> StepProduct | None:
     """A function that computes ``dst = src @ w`` (``dst += ...`` with
     ``accumulate``) for C-ordered (rows, k) blocks ``src`` and (rows, n) blocks
     ``dst`` at the given addresses (see `row_addresses`): the loops' products.
 
     ``None`` when numpy should do the product instead: no MKL, a dtype it does
     not cover, a ``w`` that is not C-ordered, too little work to gain, or work
-    that numpy's threads split faster. The caller must not change ``w`` while
-    it uses the function.
+    that numpy's threads split faster (unless ``serial``: another thread is
+    using the others). The caller must not change ``w`` while it uses the
+    function.
     """
     routine = _routine(w.dtype)
     if routine is None or w.ndim != 2 or not w.flags.c_contiguous:
         return None
     gemm, scalar = routine
     k, n = w.shape
-    if not takes_step(rows * k * n):
+    if not takes_step(rows * k * n, serial):
         return None
     w_at = ctypes.c_void_p(w.ctypes.data)
     alpha, beta = scalar(1.0), scalar(1.0 if accumulate else 0.0)
@@ -174,7 +198,11 @@ def gemm(
     work = m * n * k
     routine = lda = ldb = ldc = 0
     # The cheap tests first: small products, the common case at batch 1, pay for no more.
-    if _LIB is not None and work >= GEMM_MIN_WORK and (_THREADS == 1 or work < THREADED_WORK):
+    if (
+        _LIB is not None
+        and work >= GEMM_MIN_WORK
+        and (_THREADS == 1 or work < THREADED_WORK or getattr(_local, "serial", False))
+    ):
         routine = _routine(out.dtype) if a.dtype == b.dtype == out.dtype else None
         lda, ldb, ldc = _leading(a), _leading(b), _leading(out)
     if not (routine and lda and ldb and ldc):

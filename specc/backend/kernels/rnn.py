@@ -12,10 +12,14 @@ BPTT.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from specc.backend import blas
 from specc.backend.blas import gemm, row_addresses, step_product, takes_step
 from specc.backend.init import RNN_INITS, rnn_params
 from specc.backend.kernels.base import (
@@ -28,6 +32,28 @@ from specc.backend.kernels.base import (
 )
 
 RNN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu")
+
+#: Backward makes the products over all steps on a second thread (see `RNN.backward`)
+#: from this much work (multiply-adds), in chunks of at least this many rows.
+BACKGROUND_MIN_WORK = 1 << 25
+BACKGROUND_CHUNK_ROWS = 512
+
+_background: ThreadPoolExecutor | None = None
+_background_lock = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """The one thread that makes rnn backward's products beside the time loop."""
+    global _background
+    with _background_lock:
+        if _background is None:
+            _background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="specc-rnn")
+        return _background
+
+
+def _serially(fn: Callable[..., None], *args: Any) -> None:
+    with blas.serial():  # one MKL thread here; the loop's thread uses the other
+        fn(*args)
 
 
 class RNN(Kernel):
@@ -226,6 +252,30 @@ class RNN(Kernel):
             y = hs.transpose(1, 0, 2)  # a time-major view into hs_all: no copy
         return y, (xz, hs_all, pre, m, last)
 
+    @staticmethod
+    def _sequence_products(
+        xz2: np.ndarray,
+        h_prev: np.ndarray,
+        flat: np.ndarray,
+        w_xh: np.ndarray,
+        d_in: np.ndarray,
+        g_hh: np.ndarray,
+        dxt: np.ndarray,
+        r0: int,
+        r1: int,
+        first: bool,
+        fresh_grads: bool,
+    ) -> None:
+        """The products against dL/dpre (``flat``) of rows r0:r1, the first of them
+        (the last steps) writing, the others adding: [x_t | 1] @, whose last row is the
+        bias gradient (one pass over dL/dpre for both), into ``d_in``; h_{t-1} @ into
+        W_hh's gradient ``g_hh`` (written straight into it when it holds zeros);
+        and @ W_xh.T into the input gradient ``dxt``."""
+        rows = slice(r0, r1)
+        gemm(xz2[rows], flat[rows], d_in, trans_a=True, accumulate=not first)
+        gemm(h_prev[rows], flat[rows], g_hh, trans_a=True, accumulate=not (first and fresh_grads))
+        gemm(flat[rows], w_xh, dxt[rows], trans_b=True)
+
     @property
     def fresh_output(self) -> bool:
         # The full-sequence forward output is a view into the cached step buffer.
@@ -273,6 +323,31 @@ class RNN(Kernel):
         span = max(1, BLOCK_SIZE // max(b_sz * hid, 1))
         d_blk = self._empty((min(span, t_len), b_sz, hid), dt)
 
+        # The products over all steps against dL/dpre (see `_sequence_products`) need
+        # only the steps BPTT is done with: with MKL and a second thread they are made
+        # there, a chunk of steps at a time, while this thread goes on through time.
+        rows = t_len * b_sz
+        flat = dpre.reshape(rows, hid)
+        xz2, h_prev = xz.reshape(rows, n_in + 1), hs_all[:t_len].reshape(rows, hid)
+        w_xh = params["W_xh"].astype(dt, copy=False)
+        background = (
+            blas.name() == "mkl"
+            and blas.threads() > 1
+            and b_sz * hid * hid < blas.THREADED_WORK  # else the loop's products use both
+            and rows * hid * (n_in + 1 + hid + n_in) >= BACKGROUND_MIN_WORK
+        )
+        d_in = dxt = None  # what the products write, made when they start
+        if background:
+            d_in, dxt = self._empty((n_in + 1, hid), dt), self._empty((rows, n_in), dt)
+        chunk = max(span, -(-BACKGROUND_CHUNK_ROWS // b_sz))  # steps per chunk
+        pending: list[Future[None]] = []
+
+        def sequence_products(first: int, stop: int) -> None:
+            self._sequence_products(
+                xz2, h_prev, flat, w_xh, d_in, grads["W_hh"], dxt,
+                first * b_sz, stop * b_sz, stop == t_len, fresh_grads,
+            )  # fmt: skip
+
         record = isinstance(self.record_dh, list)
         norms = np.zeros(t_len) if record else None
         carry = np.zeros((b_sz, hid), dtype=dt)  # dL/dh_t arriving from step t+1
@@ -287,50 +362,50 @@ class RNN(Kernel):
             g_cols, carry_col = dpre.reshape(t_len, hid, 1), carry.reshape(hid, 1)
         else:
             w_hh_t = np.ascontiguousarray(params["W_hh"].T, dtype=dt)
-            product = step_product(w_hh_t, b_sz)
+            product = step_product(w_hh_t, b_sz, serial=background)
             if product is not None:
                 g_at, carry_at = row_addresses(dpre), row_addresses(carry[None])[0]
         add, multiply, dot = np.add, np.multiply, np.dot
         # A vanishing gradient sinks into subnormal numbers, which the CPU handles
         # in microcode at a hundredfold cost; a carry that small is flushed to zero.
         flush_below = float(np.finfo(dt).tiny) * 1e6
-        for start in reversed(range(0, t_len, span)):
-            stop = min(start + span, t_len)
-            d = d_blk[: stop - start]
-            self._derivative(hs[start:stop], None if pre is None else pre[start:stop], d)
-            if m is not None:
-                d *= m[start:stop]  # padded steps pass no gradient
-            for t in reversed(range(start, stop)):
-                g = dpre[t]
-                add(dhs[t], carry, g)  # total dL/dh_t
-                if norms is not None:
-                    norms[t] = np.linalg.norm(g if m is None else g * m[t])
-                multiply(g, d[t - start], g)
-                if t:  # dL/dh_0 is not needed: h_0 = 0 is no parameter
-                    if column:
-                        dot(w_hh, g_cols[t], carry_col)
-                    elif product is None:
-                        dot(g, w_hh_t, carry)
-                    else:
-                        product(g_at[t], carry_at)
-                    if t % 8 == 0 and not np.abs(carry).max() > flush_below:
-                        carry.fill(0)
-
-        rows = t_len * b_sz
-        flat = dpre.reshape(rows, hid)
-        # Two products over all steps against dL/dpre_t: [x_t | 1], whose last row is
-        # the bias gradient (one pass over dL/dpre for both), and h_{t-1}, written
-        # straight into W_hh's gradient when it holds zeros (else added, by MKL in place).
-        d_in = self._empty((n_in + 1, hid), dt)
-        gemm(xz.reshape(rows, n_in + 1), flat, d_in, trans_a=True)
+        done = t_len  # steps before this are through BPTT, but their products not made
+        try:
+            for start in reversed(range(0, t_len, span)):
+                stop = min(start + span, t_len)
+                d = d_blk[: stop - start]
+                self._derivative(hs[start:stop], None if pre is None else pre[start:stop], d)
+                if m is not None:
+                    d *= m[start:stop]  # padded steps pass no gradient
+                for t in reversed(range(start, stop)):
+                    g = dpre[t]
+                    add(dhs[t], carry, g)  # total dL/dh_t
+                    if norms is not None:
+                        norms[t] = np.linalg.norm(g if m is None else g * m[t])
+                    multiply(g, d[t - start], g)
+                    if t:  # dL/dh_0 is not needed: h_0 = 0 is no parameter
+                        if column:
+                            dot(w_hh, g_cols[t], carry_col)
+                        elif product is None:
+                            dot(g, w_hh_t, carry)
+                        else:
+                            product(g_at[t], carry_at)
+                        if t % 8 == 0 and not np.abs(carry).max() > flush_below:
+                            carry.fill(0)
+                if background and (done - start >= chunk or start == 0):
+                    pending.append(_helper().submit(_serially, sequence_products, start, done))
+                    done = start
+        finally:
+            for job in pending:  # every chunk is done before the buffers go
+                job.exception()
+        for job in pending:
+            job.result()
+        if not background:
+            d_in, dxt = self._empty((n_in + 1, hid), dt), self._empty((rows, n_in), dt)
+            sequence_products(0, t_len)
         grads["W_xh"] += d_in[:n_in]
         grads["b"] += d_in[n_in]
         self._recycle(d_in)
-        del d_in  # below the pool's size nobody else holds it: free it before the next one
-        h_prev = hs_all[:t_len].reshape(rows, hid)
-        gemm(h_prev, flat, grads["W_hh"], trans_a=True, accumulate=not fresh_grads)
-        dxt = self._empty((rows, n_in), dt)
-        gemm(flat, params["W_xh"].astype(dt, copy=False), dxt, trans_b=True)
         dxt = dxt.reshape(t_len, b_sz, n_in)
         if self.reverse:
             flipped = self._empty((t_len, b_sz, n_in), dt)
