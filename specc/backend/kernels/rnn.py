@@ -260,7 +260,7 @@ class RNN(Kernel):
         w_xh: np.ndarray,
         d_in: np.ndarray,
         g_hh: np.ndarray,
-        dxt: np.ndarray,
+        dxt: np.ndarray | None,
         r0: int,
         r1: int,
         first: bool,
@@ -270,11 +270,12 @@ class RNN(Kernel):
         (the last steps) writing, the others adding: [x_t | 1] @, whose last row is the
         bias gradient (one pass over dL/dpre for both), into ``d_in``; h_{t-1} @ into
         W_hh's gradient ``g_hh`` (written straight into it when it holds zeros);
-        and @ W_xh.T into the input gradient ``dxt``."""
+        and @ W_xh.T into the input gradient ``dxt`` (unless it is None)."""
         rows = slice(r0, r1)
         gemm(xz2[rows], flat[rows], d_in, trans_a=True, accumulate=not first)
         gemm(h_prev[rows], flat[rows], g_hh, trans_a=True, accumulate=not (first and fresh_grads))
-        gemm(flat[rows], w_xh, dxt[rows], trans_b=True)
+        if dxt is not None:
+            gemm(flat[rows], w_xh, dxt[rows], trans_b=True)
 
     @property
     def fresh_output(self) -> bool:
@@ -401,11 +402,15 @@ class RNN(Kernel):
         for job in pending:
             job.result()
         if not background:
-            d_in, dxt = self._empty((n_in + 1, hid), dt), self._empty((rows, n_in), dt)
-            sequence_products(0, t_len)
+            d_in = self._empty((n_in + 1, hid), dt)
+            sequence_products(0, t_len)  # all but the input's gradient, made below
         grads["W_xh"] += d_in[:n_in]
         grads["b"] += d_in[n_in]
         self._recycle(d_in)
+        d_in = None  # below the pool's size nobody else holds it: freed before the next
+        if not background:
+            dxt = self._empty((rows, n_in), dt)
+            gemm(flat, w_xh, dxt, trans_b=True)
         dxt = dxt.reshape(t_len, b_sz, n_in)
         if self.reverse:
             flipped = self._empty((t_len, b_sz, n_in), dt)
