@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -162,6 +163,31 @@ def test_training_with_products_beside_the_loop_is_deterministic(background_prod
     plain = char_rnn("float32", vocab=13)
     plain.backward_flat({"chars": ids}, targets)
     np.testing.assert_allclose(grads[0], plain.flat_grads, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_products_beside_the_loop_work_in_a_forked_child(background_products):
+    """The helper thread does not survive a fork; a child must not wait on it."""
+    ids, targets = batch(3, vocab=13, b=4, t=9)
+    char_rnn("float32", vocab=13).backward_flat({"chars": ids}, targets)  # helper exists
+    pid = os.fork()
+    if pid == 0:  # the child: train a step, report through the exit status
+        try:
+            net = char_rnn("float32", vocab=13)
+            net.backward_flat({"chars": ids}, targets)
+            os._exit(0 if np.all(np.isfinite(net.flat_grads)) else 1)
+        except BaseException:
+            os._exit(2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung on the parent's helper thread")
 
 
 def test_dense_through_mkl_matches_finite_differences(mkl_for_everything):

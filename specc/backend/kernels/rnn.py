@@ -12,6 +12,7 @@ BPTT.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -49,6 +50,16 @@ def _helper() -> ThreadPoolExecutor:
         if _background is None:
             _background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="specc-rnn")
         return _background
+
+
+def _forget_helper() -> None:
+    """A forked child has no copy of the helper's thread: it makes its own."""
+    global _background, _background_lock
+    _background, _background_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helper)
 
 
 def _serially(fn: Callable[..., None], *args: Any) -> None:
