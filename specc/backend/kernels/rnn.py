@@ -6,8 +6,9 @@ projection and bias of all steps at once, straight into the buffer of hidden
 states, so a step is one product with ``W_hh`` added to its slot and one
 activation there, all on contiguous rows. The output is a time-major view of
 those states (see `token_rows`), not a copy. Backward is three calls per
-step, and the weight gradients are two matrix products over all steps after
-BPTT.
+step; the weight and input gradients are matrix products over all steps,
+made after BPTT, or with MKL and two threads beside it, a chunk of the
+steps it has passed at a time.
 """
 
 from __future__ import annotations
@@ -354,10 +355,10 @@ class RNN(Kernel):
         chunk = max(span, -(-BACKGROUND_CHUNK_ROWS // b_sz))  # steps per chunk
         pending: list[Future[None]] = []
 
-        def sequence_products(first: int, stop: int) -> None:
+        def sequence_products(begin: int, stop: int) -> None:  # of steps begin:stop
             self._sequence_products(
                 xz2, h_prev, flat, w_xh, d_in, grads["W_hh"], dxt,
-                first * b_sz, stop * b_sz, stop == t_len, fresh_grads,
+                begin * b_sz, stop * b_sz, stop == t_len, fresh_grads,
             )  # fmt: skip
 
         record = isinstance(self.record_dh, list)
