@@ -116,7 +116,7 @@ def _routine(dtype: np.dtype) -> tuple[Any, Any] | None:
 
 
 def threads() -> int:
-    """How many threads numpy's BLAS runs (and specc's work beside the products)."""
+    """How many threads numpy's BLAS runs, and so how many specc may keep busy."""
     return _THREADS
 
 
