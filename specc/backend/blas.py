@@ -12,8 +12,9 @@ gradient no temporary of the weight's size. `step_product` serves the loops,
 
 MKL runs single-threaded. When numpy's BLAS has several threads, products big
 enough to gain from them stay with numpy (from about 4M multiply-adds: at
-batch 64 and hidden 256, two OpenBLAS threads beat one MKL thread), and so do
-products too small for MKL to win back what a ctypes call costs.
+batch 64 and hidden 256, two OpenBLAS threads beat one MKL thread), except
+on a thread that runs beside another one's products (`serial`). Products too
+small for MKL to win back what a ctypes call costs stay with numpy too.
 
 Without the package, or with ``SPECC_BLAS=numpy`` in the environment, every
 product is numpy's. Which library does a product depends only on its sizes,
@@ -120,10 +121,20 @@ def threads() -> int:
     return _THREADS
 
 
-def takes_step(work: int, serial: bool = False) -> bool:
+def _mkl_makes(work: int, least: int) -> bool:
+    """The rule for every product of ``work`` multiply-adds: MKL, if installed, from
+    ``least`` on, unless numpy's BLAS threads split it faster (and this thread is
+    not `serial`)."""
+    return (
+        _LIB is not None
+        and work >= least
+        and (_THREADS == 1 or work < THREADED_WORK or getattr(_local, "serial", False))
+    )
+
+
+def takes_step(work: int) -> bool:
     """Whether MKL makes a loop's product of ``work`` multiply-adds (see `step_product`)."""
-    threaded = _THREADS > 1 and work >= THREADED_WORK and not serial
-    return _LIB is not None and work >= MIN_WORK and not threaded
+    return _mkl_makes(work, MIN_WORK)
 
 
 @contextmanager
@@ -138,25 +149,22 @@ def serial() -> Iterator[None]:
         _local.serial = before
 
 
-def step_product(
-    w: np.ndarray, rows: int, *, accumulate: bool = False, serial: bool = False
-) -> StepProduct | None:
+def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepProduct | None:
     """A function that computes ``dst = src @ w`` (``dst += ...`` with
     ``accumulate``) for C-ordered (rows, k) blocks ``src`` and (rows, n) blocks
     ``dst`` at the given addresses (see `row_addresses`): the loops' products.
 
     ``None`` when numpy should do the product instead: no MKL, a dtype it does
     not cover, a ``w`` that is not C-ordered, too little work to gain, or work
-    that numpy's threads split faster (unless ``serial``: another thread is
-    using the others). The caller must not change ``w`` while it uses the
-    function.
+    that numpy's threads split faster. The caller must not change ``w`` while
+    it uses the function.
     """
     routine = _routine(w.dtype)
     if routine is None or w.ndim != 2 or not w.flags.c_contiguous:
         return None
     gemm, scalar = routine
     k, n = w.shape
-    if not takes_step(rows * k * n, serial):
+    if not takes_step(rows * k * n):
         return None
     w_at = ctypes.c_void_p(w.ctypes.data)
     alpha, beta = scalar(1.0), scalar(1.0 if accumulate else 0.0)
@@ -198,11 +206,7 @@ def gemm(
     work = m * n * k
     routine = lda = ldb = ldc = 0
     # The cheap tests first: small products, the common case at batch 1, pay for no more.
-    if (
-        _LIB is not None
-        and work >= GEMM_MIN_WORK
-        and (_THREADS == 1 or work < THREADED_WORK or getattr(_local, "serial", False))
-    ):
+    if _mkl_makes(work, GEMM_MIN_WORK):
         routine = _routine(out.dtype) if a.dtype == b.dtype == out.dtype else None
         lda, ldb, ldc = _leading(a), _leading(b), _leading(out)
     if not (routine and lda and ldb and ldc):

@@ -238,11 +238,11 @@ class RNN(Kernel):
             for t in range(t_len):
                 p_t = step if pre is None else pre[t]
                 if product is None:
-                    dot(hs_all[t], w_rec, out=p_t)
+                    dot(hs_all[t], w_rec, p_t)
                 else:
                     product(at[t], p_at[t])
                 h_t = hs[t]
-                add(p_t, h_t, out=p_t)
+                add(p_t, h_t, p_t)
                 self._activate(h_t, p_t)
                 if m is not None:
                     h_t *= m[t]
@@ -375,7 +375,7 @@ class RNN(Kernel):
             g_cols, carry_col = dpre.reshape(t_len, hid, 1), carry.reshape(hid, 1)
         else:
             w_hh_t = np.ascontiguousarray(params["W_hh"].T, dtype=dt)
-            product = step_product(w_hh_t, b_sz, serial=background)
+            product = step_product(w_hh_t, b_sz)
             if product is not None:
                 g_at, carry_at = row_addresses(dpre), row_addresses(carry[None])[0]
         add, multiply, dot = np.add, np.multiply, np.dot
