@@ -329,6 +329,16 @@ def softmax_shift(x: np.ndarray) -> np.ndarray | np.generic | None:
 BLOCK_SIZE = 1 << 16
 
 
+def ids_in_range(ids: np.ndarray, n: int) -> bool:
+    """Whether every integer id lies in [0, n), with one reduction: viewed as the
+    unsigned type of its size (no copy), a negative id is larger than any n."""
+    if not ids.size:
+        return True
+    if ids.dtype.kind == "i":
+        ids = ids.view(np.dtype(f"u{ids.dtype.itemsize}"))
+    return bool(ids.max() < n)
+
+
 def row_blocks(rows: int, cols: int) -> list[slice]:
     """Slices of rows covering ``rows`` in blocks of about `BLOCK_SIZE` elements."""
     step = max(1, BLOCK_SIZE // max(cols, 1))

@@ -17,6 +17,7 @@ from specc.backend.kernels.base import (
     Params,
     Shapes,
     float_dtype,
+    ids_in_range,
     token_rows,
 )
 
@@ -25,7 +26,7 @@ def _check_ids(ids: np.ndarray, vocab: int, op: str) -> None:
     """Reject out-of-range ids up front; negative ones would otherwise wrap silently."""
     if ids.dtype.kind not in "iu":
         raise ValueError(f"{op} expects integer token ids, got dtype {ids.dtype}")
-    if ids.size and (ids.min() < 0 or ids.max() >= vocab):
+    if not ids_in_range(ids, vocab):
         raise ValueError(
             f"{op}: token id out of range [0, {vocab}): min {ids.min()}, max {ids.max()}"
         )

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from specc.backend.kernels.base import from_rows, ones, softmax_shift, token_rows
+from specc.backend.kernels.base import (
+    from_rows,
+    ids_in_range,
+    ones,
+    softmax_shift,
+    token_rows,
+)
 
 
 def softmax_cross_entropy(
@@ -42,8 +48,7 @@ def softmax_cross_entropy(
         w = (mask.T if tm else mask).reshape(-1).astype(logits.dtype, copy=False)
         count = float(w.sum())
         t = np.where(w > 0, t, 0)
-    # One reduction checks both ends: as unsigned, a negative id is larger than any vocab.
-    if t.size and _as_unsigned(t).max() >= vocab:
+    if not ids_in_range(t, vocab):
         raise ValueError(f"target id out of range [0, {vocab}): min {t.min()}, max {t.max()}")
     if z.size == 0:
         return 0.0, np.zeros(logits.shape, dtype=logits.dtype)
@@ -76,13 +81,6 @@ def softmax_cross_entropy(
     zf = z.reshape(-1)
     zf[at_target] -= (1.0 / denom) if w is None else w * (1.0 / denom)
     return loss, from_rows(z, logits.shape, tm)
-
-
-def _as_unsigned(ids: np.ndarray) -> np.ndarray:
-    """Integer ids viewed as the unsigned type of their size (no copy)."""
-    if ids.dtype.kind == "i":
-        return ids.view(np.dtype(f"u{ids.dtype.itemsize}"))
-    return ids
 
 
 def mse(
