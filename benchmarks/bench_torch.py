@@ -56,7 +56,7 @@ by default clears OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE so OpenBLAS picks the
 kernel for this CPU (``--keep-blas-env`` keeps them).
 
 Usage:
-    python benchmarks/bench_torch.py                 # full run, 1 and 2 threads (~20 min)
+    python benchmarks/bench_torch.py                 # full run, 1 and 2 threads (~12 min)
     python benchmarks/bench_torch.py --quick         # smoke run (~1 min)
     python benchmarks/bench_torch.py --threads 1 --json out.json
     python benchmarks/bench_torch.py --configs 32x64x256 --no-extras
