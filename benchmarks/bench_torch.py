@@ -10,9 +10,9 @@ environment pins both libraries to that many threads (OPENBLAS_NUM_THREADS,
 OMP_NUM_THREADS and MKL_NUM_THREADS are set before numpy and torch are
 imported, and torch.set_num_threads(n) is called). Inside the child the two
 implementations run in one process on the same data from the same initial
-weights, and their repetitions alternate (specc, torch, torch, specc, ...)
-for a fixed time budget, so a machine that gets busier or quieter affects
-both alike. Times are medians; the machine's load average is printed beside
+weights, in alternating bursts of about 50 ms of consecutive calls, for a
+fixed time budget, so a machine that gets busier or quieter affects both
+alike. Times are medians; the machine's load average is printed beside
 them (on a shared machine, two-thread results depend on what else runs).
 
 What is measured, per configuration (batch x seq_len x hidden):
@@ -23,16 +23,15 @@ What is measured, per configuration (batch x seq_len x hidden):
 * infer tokens/s: forward to probabilities in evaluation mode (running
   batchnorm statistics); torch under ``torch.inference_mode()``.
 * ratio: specc tokens/s over torch tokens/s (above 1: specc is faster).
-* steady state: the training step again, in alternating bursts of about 50 ms
-  of consecutive steps, as a training loop runs them. Alternating every step
-  starts each one with caches and branch predictors full of the other
-  library's work, which at 1x25x100 slows NumPy code by about half and torch
-  by under a tenth; the steady state is what training itself sees. Both are
-  reported, each with the hand-written model's ratio (see below) beside it.
+* cold: the training ratio again, with specc and torch taking one step each
+  in turn, so that every step starts with caches and branch predictors full of
+  the other library's work. At 1x25x100 that slows NumPy code by about half
+  and torch by under a tenth. The bursts above are what a training loop
+  sees; this shows how much of each library's speed depends on warm caches.
 * loss check: |specc loss - torch loss| on the first step, which shows the two
   really compute the same model from the same weights.
 * by hand: the training step of numpy_by_hand.py (the model written out in
-  NumPy, straight-line) against torch, timed the same way: what NumPy itself
+  NumPy, straight-line) against torch, timed both ways: what NumPy itself
   allows, and what specc's interpreter costs on top of it.
 * memory, specc: peak of numpy allocations during one training step
   (tracemalloc; specc's buffer pool is emptied first, so every array the step
@@ -46,8 +45,8 @@ What is measured, per configuration (batch x seq_len x hidden):
   /proc/self/clear_refs); RSS misses memory the allocator reuses, so it is a
   lower bound.
 * scaling: the training step at seq_len 64, 256, 1024, 4096 (hidden 128) and
-  hidden 128, 256, 512, 1024 (seq_len 64), batch 32, specc alternating with
-  torch; specc's cost per token should stay flat in seq_len.
+  hidden 128, 256, 512, 1024 (seq_len 64), batch 32, in bursts alternating
+  with torch's; specc's cost per token should stay flat in seq_len.
 * sampling: characters/s of ``specc.tasks.infer.generate`` (hidden 128,
   64-character window).
 
@@ -184,6 +183,7 @@ def print_run(run: dict[str, Any]) -> None:
     head = (
         f"{'B x T x H':<12} {'specc train':>12} {'torch train':>12} {'ratio':>6}"
         + (f" {'(cpu)':>6}" if cpu else "")
+        + f" {'cold':>6}"
         + f"   {'specc infer':>12} {'torch infer':>12} {'ratio':>6}"
         + (f" {'(cpu)':>6}" if cpu else "")
         + f"   {'loss diff':>9}"
@@ -194,37 +194,27 @@ def print_run(run: dict[str, Any]) -> None:
             f"{c['config']:<12} {c['specc_train_tok_s']:>12,.0f} {c['torch_train_tok_s']:>12,.0f}"
             f" {c['train_ratio']:>6.2f}"
             + (f" {c['train_ratio_cpu']:>6.2f}" if cpu else "")
+            + f" {c['train_ratio_cold']:>6.2f}"
             + f"   {c['specc_infer_tok_s']:>12,.0f} {c['torch_infer_tok_s']:>12,.0f}"
             f" {c['infer_ratio']:>6.2f}"
             + (f" {c['infer_ratio_cpu']:>6.2f}" if cpu else "")
             + f"   {c['loss_diff']:>9.1e}"
         )
     print(
-        "(tokens/s, medians of alternating repetitions; ratio = specc / torch"
+        "(tokens/s, medians over alternating bursts of ~50 ms of consecutive steps;"
+        " ratio = specc / torch"
         + ("; (cpu): the same ratio in CPU time of the thread" if cpu else "")
-        + ")"
+        + ";\n cold: the training ratio with the two taking one step each in turn)"
     )
-    if "train_ratio_steady" in run["configs"][0]:
-        print(
-            f"\n{'B x T x H':<12} {'specc train':>12} {'torch train':>12} {'ratio':>6}"
-            f" {'by hand ratio':>14} {'steps per burst':>16}"
-            "   (steady state: bursts of consecutive steps, see alternate_bursts)"
-        )
-        for c in run["configs"]:
-            nf, ng = c["burst_steps"]
-            print(
-                f"{c['config']:<12} {c['specc_train_tok_s_steady']:>12,.0f}"
-                f" {c['torch_train_tok_s_steady']:>12,.0f} {c['train_ratio_steady']:>6.2f}"
-                f" {c['hand_train_ratio_steady']:>14.2f} {f'{nf} / {ng}':>16}"
-            )
     print(
-        f"\n{'B x T x H':<12} {'by hand train':>13} {'ratio':>6} {'specc/by hand':>14}"
+        f"\n{'B x T x H':<12} {'by hand train':>13} {'ratio':>6} {'cold':>6} {'specc/by hand':>14}"
         f" {'loss diff':>10}   (the model written out in NumPy, numpy_by_hand.py)"
     )
     for c in run["configs"]:
         if "hand_train_tok_s" in c:
             print(
                 f"{c['config']:<12} {c['hand_train_tok_s']:>13,.0f} {c['hand_train_ratio']:>6.2f}"
+                f" {c['hand_train_ratio_cold']:>6.2f}"
                 f" {c['specc_train_tok_s'] / c['hand_train_tok_s']:>14.2f}"
                 f" {c['hand_loss_diff']:>10.1e}"
             )
@@ -255,7 +245,7 @@ def print_run(run: dict[str, Any]) -> None:
 
     if run["scaling"] is None:
         return
-    print("\ntraining step, batch 32 (torch alternating with specc):")
+    print("\ntraining step, batch 32 (torch and specc in alternating bursts):")
     print(
         f"{'seq_len x hidden':<18} {'ms/step':>9} {'us/token':>9} {'per token vs first':>19}"
         f" {'torch us/token':>15} {'vs first':>9}"
@@ -284,16 +274,10 @@ def print_summary(runs: list[dict[str, Any]]) -> None:
             want = 4.0 if c["config"] == "1x25x100" else 1.3
             ok_t = "met" if c["train_ratio"] >= want else "NOT met"
             ok_i = "met" if c["infer_ratio"] >= 1.2 else "NOT met"
-            steady = c.get("train_ratio_steady")
-            ok_s = (
-                ""
-                if steady is None
-                else f"; steady {steady:.2f}x: " + ("met" if steady >= want else "NOT met")
-            )
             print(
                 f"{run['threads']} thread(s) {c['config']:<11} train {c['train_ratio']:.2f}x "
-                f"(bar {want}x: {ok_t}{ok_s}), infer {c['infer_ratio']:.2f}x "
-                f"(bar 1.2x: {ok_i})"
+                f"(bar {want}x: {ok_t}; cold {c['train_ratio_cold']:.2f}x), "
+                f"infer {c['infer_ratio']:.2f}x (bar 1.2x: {ok_i})"
             )
 
 
@@ -458,12 +442,12 @@ def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
     memory = measure_memory(net, model, specc_step, torch_step, b, t, h)
     blas = blas_speed(b, t, h, quick)
 
-    budget = 3.0 if quick else 24.0  # seconds per configuration, both phases
-    train = alternate(specc_step, torch_step, budget * 0.6)
-    infer = alternate(specc_infer, torch_infer, budget * 0.4)
-    hand = alternate(hand_step, torch_step, budget * 0.3)
-    steady = alternate_bursts(specc_step, torch_step, budget * 0.3)
-    hand_steady = alternate_bursts(hand_step, torch_step, budget * 0.2)
+    budget = 3.0 if quick else 24.0  # seconds per configuration, all phases
+    train = alternate_bursts(specc_step, torch_step, budget * 0.5)
+    infer = alternate_bursts(specc_infer, torch_infer, budget * 0.4)
+    cold = alternate(specc_step, torch_step, budget * 0.3)
+    hand = alternate_bursts(hand_step, torch_step, budget * 0.3)
+    hand_cold = alternate(hand_step, torch_step, budget * 0.2)
     ts, tt, si, ti = train.f, train.g, infer.f, infer.g
     tokens = b * t
     return {
@@ -471,7 +455,11 @@ def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
         "batch": b,
         "seq_len": t,
         "hidden": h,
-        "repetitions": {"train": train.pairs, "infer": infer.pairs},
+        "repetitions": {"train": train.pairs, "infer": infer.pairs, "cold": cold.pairs},
+        "burst_steps": {
+            "train": [train.burst_f, train.burst_g],
+            "infer": [infer.burst_f, infer.burst_g],
+        },
         "train_ratio_cpu": train.cpu_g / train.cpu_f,
         "infer_ratio_cpu": infer.cpu_g / infer.cpu_f,
         "specc_train_tok_s": tokens / ts,
@@ -484,15 +472,14 @@ def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
         "torch_train_ms": tt * 1e3,
         "specc_infer_ms": si * 1e3,
         "torch_infer_ms": ti * 1e3,
+        "specc_train_tok_s_cold": tokens / cold.f,
+        "torch_train_tok_s_cold": tokens / cold.g,
+        "train_ratio_cold": cold.g / cold.f,
         "loss_diff": float(loss_diff),
         "hand_train_tok_s": tokens / hand.f,
         "hand_train_ratio": hand.g / hand.f,
+        "hand_train_ratio_cold": hand_cold.g / hand_cold.f,
         "hand_loss_diff": float(hand_loss_diff),
-        "specc_train_tok_s_steady": tokens / steady.f,
-        "torch_train_tok_s_steady": tokens / steady.g,
-        "train_ratio_steady": steady.g / steady.f,
-        "hand_train_ratio_steady": hand_steady.g / hand_steady.f,
-        "burst_steps": [steady.burst_f, steady.burst_g],
         "memory": memory,
         "blas": blas,
         "float32": bool(net.flat_params.dtype == np.float32),
@@ -560,8 +547,12 @@ class Timing:
 
 
 def alternate(f, g, budget: float, warmup: int = 2) -> Timing:
-    """Time f and g over interleaved repetitions (order swapped each time), repeated
-    for about ``budget`` seconds (at least 5 and at most 400 pairs)."""
+    """Time f and g called in turn, f, g, f, g, ..., for about ``budget`` seconds
+    (at least 5 and at most 400 calls of each): every call starts right after one
+    of the other. This is the cold view (see `alternate_bursts`). Strict turns
+    make it well defined: with the order swapped every round, half of each one's
+    calls would follow one of its own, and the median would fall anywhere between
+    the warm and the cold time."""
     for _ in range(warmup):
         f()
         g()
@@ -573,8 +564,7 @@ def alternate(f, g, budget: float, warmup: int = 2) -> Timing:
     end = clock() + budget
     i = 0
     while i < 5 or (clock() < end and i < 400):
-        order = ((f, tf, cf), (g, tg, cg))
-        for fn, acc, cacc in order if i % 2 == 0 else order[::-1]:
+        for fn, acc, cacc in ((f, tf, cf), (g, tg, cg)):
             start, cstart = clock(), cpu()
             fn()
             acc.append(clock() - start)
@@ -586,13 +576,15 @@ def alternate(f, g, budget: float, warmup: int = 2) -> Timing:
 def alternate_bursts(f, g, budget: float, burst_seconds: float = 0.05) -> Timing:
     """Time f and g in alternating bursts of consecutive calls, each about
     ``burst_seconds`` long (order swapped each round): the steady state of a
-    training loop, which runs one step after another.
+    training or generation loop, which runs one step after another. The
+    headline figures; the bursts still interleave, so a machine that gets
+    busier or quieter affects both alike.
 
-    Alternating every call (`alternate`) starts each step with the caches and
+    Calling them in turn (`alternate`) starts each step with the caches and
     branch predictors full of the other library's work. At 1x25x100 that costs
     NumPy code half as much again (specc and the hand-written model alike) and
-    torch under a tenth: both views are reported. Medians over all calls of
-    all bursts, the first of each burst included."""
+    torch under a tenth: that cold view is reported beside. Medians over all
+    calls of all bursts, the first of each burst included."""
     for _ in range(2):
         f()
         g()
@@ -679,7 +671,7 @@ def scaling(quick: bool) -> dict[str, list[dict[str, Any]]]:
     def step_time(t: int, h: int) -> dict[str, Any]:
         net, model, ids, targets = build_pair(32, t, h)
         step, torch_step = training_steps(net, model, ids, targets)
-        timing = alternate(step, torch_step, 1.0 if quick else 6.0, warmup=1)
+        timing = alternate_bursts(step, torch_step, 1.0 if quick else 6.0)
         return {
             "seq_len": t,
             "hidden": h,
