@@ -26,7 +26,7 @@ What is measured, per configuration (batch x seq_len x hidden):
 * cold: the training ratio again, with specc and torch taking one step each
   in turn, so that every step starts with caches and branch predictors full of
   the other library's work. At 1x25x100 that slows NumPy code by about half
-  and torch by under a tenth. The bursts above are what a training loop
+  and torch by under a tenth. The bursts are what a training loop
   sees; this shows how much of each library's speed depends on warm caches.
 * loss check: |specc loss - torch loss| on the first step, which shows the two
   really compute the same model from the same weights.
