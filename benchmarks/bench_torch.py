@@ -583,8 +583,9 @@ def alternate_bursts(f, g, budget: float, burst_seconds: float = 0.05) -> Timing
     Calling them in turn (`alternate`) starts each step with the caches and
     branch predictors full of the other library's work. At 1x25x100 that costs
     NumPy code half as much again (specc and the hand-written model alike) and
-    torch under a tenth: that cold view is reported beside. Medians over all
-    calls of all bursts, the first of each burst included."""
+    torch under a tenth: that cold view is reported beside. Here the first call
+    of each burst is such a cold call, so it is run but not timed; a burst has
+    at least three calls. Medians over the others."""
     for _ in range(2):
         f()
         g()
@@ -594,7 +595,7 @@ def alternate_bursts(f, g, budget: float, burst_seconds: float = 0.05) -> Timing
         start = clock()
         for _ in range(3):
             fn()
-        lengths.append(max(2, round(burst_seconds / ((clock() - start) / 3))))
+        lengths.append(max(3, round(burst_seconds / ((clock() - start) / 3))))
     times: list[list[float]] = [[], []]
     cpus: list[list[float]] = [[], []]
     end = clock() + budget
@@ -602,7 +603,8 @@ def alternate_bursts(f, g, budget: float, burst_seconds: float = 0.05) -> Timing
     while i < 2 or clock() < end:
         for k in (0, 1) if i % 2 == 0 else (1, 0):
             fn = (f, g)[k]
-            for _ in range(lengths[k]):
+            fn()  # the first call after the other library's burst: cold, not timed
+            for _ in range(lengths[k] - 1):
                 start, cstart = clock(), cpu()
                 fn()
                 times[k].append(clock() - start)
