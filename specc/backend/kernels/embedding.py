@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from specc.backend.blas import gemm
 from specc.backend.kernels.base import (
     POOL_MIN_SIZE,
     Kernel,
@@ -97,10 +98,8 @@ class Embedding(Kernel):
                 part = hot[: chunk.size]
                 part.fill(0)
                 flat_hot[np.arange(0, part.size, self.vocab) + chunk] = 1
-                if fresh_grads and start == 0:
-                    np.matmul(part.T, rows[:step], out=grads["E"])
-                else:
-                    grads["E"] += part.T @ rows[start : start + step]
+                add = not (fresh_grads and start == 0)
+                gemm(part, rows[start : start + step], grads["E"], trans_a=True, accumulate=add)
             self._recycle(hot)
             if inplace:
                 self._recycle(dy)
