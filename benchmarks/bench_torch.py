@@ -537,13 +537,20 @@ class Timing:
     the calling thread (which, with one thread, is all the work and leaves out
     time the process spent descheduled by other load)."""
 
-    def __init__(self, f: list[float], g: list[float], cf: list[float], cg: list[float]):
+    def __init__(
+        self,
+        f: list[float],
+        g: list[float],
+        cf: list[float],
+        cg: list[float],
+        bursts: tuple[int, int] = (1, 1),
+    ):
         import numpy as np
 
         self.f, self.g = float(np.median(f)), float(np.median(g))
         self.cpu_f, self.cpu_g = float(np.median(cf)), float(np.median(cg))
         self.pairs = len(f)
-        self.burst_f = self.burst_g = 1  # consecutive calls per turn (see alternate_bursts)
+        self.burst_f, self.burst_g = bursts  # consecutive calls per turn (see alternate_bursts)
 
 
 def alternate(f, g, budget: float, warmup: int = 2) -> Timing:
@@ -610,9 +617,7 @@ def alternate_bursts(f, g, budget: float, burst_seconds: float = 0.05) -> Timing
                 times[k].append(clock() - start)
                 cpus[k].append(cpu() - cstart)
         i += 1
-    timing = Timing(times[0], times[1], cpus[0], cpus[1])
-    timing.burst_f, timing.burst_g = lengths
-    return timing
+    return Timing(times[0], times[1], cpus[0], cpus[1], bursts=(lengths[0], lengths[1]))
 
 
 def measure_memory(net, model, specc_step, torch_step, b: int, t: int, h: int) -> dict[str, Any]:
