@@ -47,7 +47,7 @@ What is measured, per configuration (batch x seq_len x hidden):
 * scaling: the training step at seq_len 64, 256, 1024, 4096 (hidden 128) and
   hidden 128, 256, 512, 1024 (seq_len 64), batch 32, in bursts alternating
   with torch's; specc's cost per token should stay flat in seq_len.
-* sampling: characters/s of ``specc.tasks.infer.generate`` (hidden 128,
+* sampling: characters/s of ``specc.train.infer.generate`` (hidden 128,
   64-character window).
 
 The child reports which BLAS numpy runs (threadpoolctl, if installed), and
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def machine_facts() -> dict[str, Any]:
-    from specc.machine import cpu_model  # the parent never times anything
+    from specc.study.machine import cpu_model  # the parent never times anything
 
     return {"cpu": cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version()}
 
@@ -299,7 +299,7 @@ def run_child(
     import numpy as np
     import torch
 
-    from specc.backend import blas
+    from specc.backend.numpy import blas
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -389,8 +389,8 @@ def training_steps(net, model, ids, targets) -> tuple[Callable[[], float], Calla
     import torch
     from torch.nn import functional as F
 
-    from specc.backend.optim import clip_global_norm, make_optimizer
-    from specc.ir import Adam
+    from specc.ir.spec import Adam
+    from specc.train.optim import clip_global_norm, make_optimizer
 
     opt = make_optimizer(Adam(lr=1e-3), net.flat_params.size, net.dtype)
     topt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -494,7 +494,7 @@ def blas_speed(b: int, t: int, h: int, quick: bool) -> dict[str, float]:
     import numpy as np
     import torch
 
-    from specc.backend import blas
+    from specc.backend.numpy import blas
 
     rng = np.random.default_rng(0)
     out: dict[str, float] = {}
@@ -698,7 +698,7 @@ def scaling(quick: bool) -> dict[str, list[dict[str, Any]]]:
 def sampling(quick: bool) -> dict[str, Any]:
     import specc
     from specc.data.vocab import Vocab
-    from specc.tasks.infer import generate
+    from specc.train.infer import generate
 
     vocab = Vocab(list(string.ascii_letters + string.digits + " .\n"))  # 65 characters
     net = specc.loads(SPEC % 128).build("bench", sizes={"vocab": VOCAB}, seed=0)

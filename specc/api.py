@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from specc.errors import Diagnostics, SpecError
-from specc.frontend import Compiled, compile_file, compile_text
-from specc.ir import Model, Spec, Task
-from specc.passes.shapes import bind_sizes, infer_shapes
+from specc.frontend.compile import Compiled, compile_file, compile_text
+from specc.frontend.passes.shapes import bind_sizes, infer_shapes
+from specc.ir.spec import Model, Spec, Task
 
 if TYPE_CHECKING:
-    from specc.backend.network import Network
+    from specc.backend.numpy.network import Network
 
 
 class Program:
@@ -75,8 +75,8 @@ class Program:
         dtype: str = "float32",
     ) -> Network:
         """A NumPy network for one model, parameters initialised from `seed`."""
-        from specc.backend.network import Network
-        from specc.memory import check_parameters_fit
+        from specc.backend.numpy.network import Network
+        from specc.train.memory import check_parameters_fit
 
         bound = self.bound_model(model, sizes)
         diags = Diagnostics()
@@ -89,7 +89,7 @@ class Program:
         with `.metrics`, the trained `.net` and the `.checkpoint` path.
 
         Options: epochs, steps, seed, out_dir, resume, reporter, save."""
-        from specc.train import run_task
+        from specc.train.loop import run_task
 
         return run_task(self, task, **options)
 

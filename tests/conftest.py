@@ -50,7 +50,7 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def cli_env() -> dict[str, str]:
-    """Environment for running `python -m specc.cli` in a subprocess from the checkout."""
+    """Environment for running `python -m specc.cli.main` in a subprocess from the checkout."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env.pop("PYTHONWARNINGS", None)

@@ -17,8 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from specc.backend import blas
-from specc.backend.kernels import Dense
+from specc.backend.numpy import blas
+from specc.backend.numpy.kernels import Dense
 from tests.test_kernels import grad_check
 from tests.test_speed_invariants import RNN_LOOPS, batch, char_rnn, check_rnn_gradients
 
@@ -120,7 +120,7 @@ def test_rnn_through_mkl_matches_finite_differences(
 def background_products(monkeypatch):
     """rnn backward's products over all steps made on a second thread (as with MKL
     and two threads), in chunks of two steps of the small test sizes."""
-    from specc.backend.kernels import rnn
+    from specc.backend.numpy import rnn
 
     monkeypatch.setattr(blas, "MIN_WORK", 0)
     monkeypatch.setattr(blas, "GEMM_MIN_WORK", 0)
@@ -200,7 +200,7 @@ def test_training_with_and_without_mkl_agrees(monkeypatch):
     """A few float32 char-rnn steps at a size where MKL runs the loops: the two
     libraries round differently, so the losses agree closely but not exactly."""
 
-    from specc.backend.kernels import rnn
+    from specc.backend.numpy import rnn
 
     used = []
 
@@ -231,7 +231,7 @@ def test_training_with_and_without_mkl_agrees(monkeypatch):
 
 
 def test_environment_variable_turns_mkl_off():
-    code = "from specc.backend import blas; print(blas.name())"
+    code = "from specc.backend.numpy import blas; print(blas.name())"
     env = {**os.environ, "SPECC_BLAS": "numpy"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "numpy", out.stderr

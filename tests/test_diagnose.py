@@ -9,8 +9,8 @@ import pytest
 
 import specc
 from specc.cli import main
-from specc.diagnose import GradientFlow, gradient_flow
-from specc.tasks.prepare import prepare
+from specc.diagnose.flow import GradientFlow, gradient_flow
+from specc.train.prepare import prepare
 
 ADDER = """
 model adder {{

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import specc
-from specc.gradcheck import check_network, random_inputs
+from specc.diagnose.gradcheck import check_network, random_inputs
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

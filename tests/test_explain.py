@@ -20,7 +20,7 @@ import pytest
 from rich.console import Console
 
 import specc
-import specc.explain.command as cmd
+import specc.cli.explain as cmd
 from specc.errors import OptionError, SpecError
 from specc.explain.accounting import Count, analyse, optimizer_arrays
 from specc.explain.export import model_json, to_dot, to_mermaid
@@ -522,7 +522,7 @@ def test_help_lists_every_option(capsys):
 
 
 def test_task_binds_sizes_from_data(capsys):
-    prepare = pytest.importorskip("specc.tasks.prepare")
+    prepare = pytest.importorskip("specc.train.prepare")
     program = specc.load(SPECS / "tagger.spec")
     sizes = prepare.task_sizes(program, program.task("ud_english"))
     v, labels = sizes["vocab"], sizes["labels"]
@@ -548,7 +548,7 @@ def test_task_binds_sizes_from_data(capsys):
 
 
 def test_checkpoint(tmp_path, capsys):
-    ckpt_mod = pytest.importorskip("specc.checkpoint")
+    ckpt_mod = pytest.importorskip("specc.train.checkpoint")
     import numpy as np
 
     program = specc.load(SPECS / "char_rnn.spec")

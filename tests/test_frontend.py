@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import specc
-from specc.ir import Spec
+from specc.ir.spec import Spec
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

@@ -29,9 +29,9 @@ from hypothesis import strategies as st
 import specc
 from specc import cli
 from specc.errors import SpecError
-from specc.fmt import format_spec
-from specc.lower import lower
-from specc.syntax import parse
+from specc.frontend.fmt import format_spec
+from specc.frontend.lower import lower
+from specc.frontend.syntax import parse
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"

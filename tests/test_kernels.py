@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from specc.backend.init import RNN_INITS
-from specc.backend.kernels import (
+from specc.backend.numpy.kernels import (
     KERNELS,
     RNN,
     RNN_ACTIVATIONS,
@@ -37,6 +36,7 @@ from specc.backend.kernels import (
     mse,
     softmax_cross_entropy,
 )
+from specc.ir.init import RNN_INITS
 
 STEP = 1e-6
 TOL = 1e-6

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import specc
-from specc.backend.optim import clip_global_norm, make_optimizer
-from specc.ir import Adam
+from specc.ir.spec import Adam
+from specc.train.optim import clip_global_norm, make_optimizer
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 VOCAB = 65

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specc.backend.optim import clip_global_norm, make_optimizer
-from specc.ir import Adagrad, Adam, Sgd
+from specc.ir.spec import Adagrad, Adam, Sgd
+from specc.train.optim import clip_global_norm, make_optimizer
 
 torch = pytest.importorskip("torch")
 

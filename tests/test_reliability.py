@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import specc
-from specc.checkpoint import load_checkpoint
-from specc.train import run_task
+from specc.train.checkpoint import load_checkpoint
+from specc.train.loop import run_task
 
 
 def specc_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -326,7 +326,7 @@ def test_checkpoint_whose_ir_fails_validation_is_refused(tmp_path):
 
 
 def test_memory_guard_refuses_with_both_numbers(tmp_path):
-    from specc.memory import check_training_fits
+    from specc.train.memory import check_training_fits
 
     program = specc.loads(
         LONG.replace('data = text("c.txt")', 'data = text("c.txt")'), base_dir=None

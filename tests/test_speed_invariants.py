@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import specc
-from specc.backend.kernels import RNN, BatchNorm, Dense, Embedding, LeakyReLU, Softmax
-from specc.backend.kernels.base import POOL_MIN_SIZE, BufferPool
-from specc.backend.kernels.losses import softmax_cross_entropy
-from specc.backend.optim import clip_global_norm, make_optimizer
-from specc.ir import Adam
+from specc.backend.numpy.base import POOL_MIN_SIZE, BufferPool
+from specc.backend.numpy.kernels import RNN, BatchNorm, Dense, Embedding, LeakyReLU, Softmax
+from specc.backend.numpy.losses import softmax_cross_entropy
+from specc.ir.spec import Adam
+from specc.train.optim import clip_global_norm, make_optimizer
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -151,8 +151,8 @@ def test_repeated_steps_on_one_batch_are_deterministic():
 
 def plain_gradients(net, inputs, targets, mask):
     """Loss gradients the slow way: every value kept, nothing overwritten or recycled."""
-    from specc.backend.kernels import mse
-    from specc.backend.kernels import softmax_cross_entropy as xent
+    from specc.backend.numpy.kernels import mse
+    from specc.backend.numpy.kernels import softmax_cross_entropy as xent
 
     out = net.model.node(net.model.outputs[0])
     if out.op == "softmax":
@@ -233,7 +233,7 @@ def test_inference_does_the_dense_layer_inside_batchnorm(monkeypatch, masked):
     """Without caches, batchnorm -> leaky_relu -> dense runs as one pass over row
     blocks: the plain run's numbers, for the outputs and the scores, up to the
     rounding of a matrix product taken a few rows at a time."""
-    from specc.backend.kernels import base
+    from specc.backend.numpy import base
 
     monkeypatch.setattr(base, "BLOCK_SIZE", 128 * 7)  # 640 rows of 128 in 7-row blocks
     blocks = []
@@ -270,7 +270,7 @@ def test_training_makes_the_dense_input_gradient_inside_batchnorm(monkeypatch, m
     """In a training step, the gradient at the dense layer's input is made block by
     block inside the batchnorm's backward (never as a whole array), with the plain
     path's numbers: the gradients checked against finite differences."""
-    from specc.backend.kernels import base
+    from specc.backend.numpy import base
 
     monkeypatch.setattr(base, "BLOCK_SIZE", 128 * 9)  # 640 rows of 128 in 9-row blocks
     blocks = []
@@ -407,7 +407,7 @@ def check_rnn_gradients(activation: str, slope: float, reverse: bool, masked: bo
 def test_rnn_backward_in_blocks_of_steps_is_exact(monkeypatch, activation, slope, reverse, masked):
     """BPTT takes act' for a block of steps at a time (here 2 steps, the first block
     partial): gradients still match finite differences, masks and reversal included."""
-    from specc.backend.kernels import rnn
+    from specc.backend.numpy import rnn
 
     monkeypatch.setattr(rnn, "BLOCK_SIZE", 2 * 3 * 4)
     check_rnn_gradients(activation, slope, reverse, masked)
@@ -418,7 +418,7 @@ def test_batchnorm_in_many_blocks_is_exact(monkeypatch, train, masked):
     """Batchnorm goes through its rows in blocks and combines each with tiles of its
     per-feature vectors; with blocks of 3 rows (the last one partial) its gradients
     still match finite differences."""
-    from specc.backend.kernels import base
+    from specc.backend.numpy import base
     from tests.test_kernels import grad_check, make_mask
 
     monkeypatch.setattr(base, "BLOCK_SIZE", 3 * 4)
@@ -432,7 +432,7 @@ def test_batchnorm_in_many_blocks_is_exact(monkeypatch, train, masked):
 @pytest.mark.parametrize("masked", [False, True], ids=["full", "padded"])
 def test_fused_batchnorm_in_many_blocks_equals_plain_path(monkeypatch, masked):
     """The same with batchnorm -> leaky_relu fused, in a whole char_rnn training step."""
-    from specc.backend.kernels import base
+    from specc.backend.numpy import base
 
     monkeypatch.setattr(base, "BLOCK_SIZE", 5 * 64)
     test_fast_training_path_equals_plain_path("char_rnn", masked)
@@ -463,7 +463,7 @@ def test_embedding_large_vocabulary_path_matches_add_at():
 def test_embedding_small_vocabulary_chunks_match_add_at(monkeypatch):
     """The indicator-matrix path sums a chunk of tokens at a time: chunk edges (here
     every 7 tokens, the last chunk partial) and a time-major gradient change nothing."""
-    from specc.backend.kernels import embedding
+    from specc.backend.numpy import embedding
 
     monkeypatch.setattr(embedding, "_ONE_HOT_CHUNK", 7 * 65)
     rng = np.random.default_rng(5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specc.backend.kernels import (
+from specc.backend.numpy.kernels import (
     RNN,
     BatchNorm,
     Dense,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import specc
-from specc.checkpoint import load_checkpoint
-from specc.train import run_task
+from specc.train.checkpoint import load_checkpoint
+from specc.train.loop import run_task
 
 TEXT = "the quick brown fox jumps over the lazy dog. " * 40
 
@@ -147,8 +147,8 @@ OVERFIT = {
 def test_overfit_one_batch_drives_loss_near_zero(tmp_path, kind):
     spec, files = OVERFIT[kind]
     program = _program(tmp_path, spec, files)
-    from specc.backend.optim import make_optimizer
-    from specc.tasks.prepare import prepare
+    from specc.train.optim import make_optimizer
+    from specc.train.prepare import prepare
 
     task = program.task()
     prepared = prepare(task, program.base_dir)
@@ -168,7 +168,7 @@ def test_tagging_example_beats_majority_tag(tmp_path):
     specs = Path(__file__).resolve().parent.parent / "specs"
     program = specc.load(specs / "tagger.spec")
     result = run_task(program, out_dir=tmp_path)
-    from specc.tasks.metrics import baseline
+    from specc.train.metrics import baseline
 
     majority = baseline(result.prepared)["majority_accuracy"]
     assert result.metrics["val"]["accuracy"] > majority + 0.2

@@ -40,9 +40,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from specc.ir import Model, Task
-from specc.ops import NodeBase, Shape
-from specc.passes.shapes import param_shapes, state_shapes
+from specc.frontend.passes.shapes import param_shapes, state_shapes
+from specc.ir.ops import NodeBase, Shape
+from specc.ir.spec import Model, Task
 
 BYTES_PER_SCALAR = 4  # float32
 

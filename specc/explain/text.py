@@ -24,8 +24,8 @@ from specc.explain.accounting import (
     optimizer_arrays,
     task_steps,
 )
-from specc.memory import human_bytes
-from specc.ops import NodeBase, Shape
+from specc.ir.ops import NodeBase, Shape
+from specc.train.memory import human_bytes
 
 WIDTH = 80
 

@@ -14,8 +14,8 @@ the first steps, `…`, and the last step are shown.
 
 from __future__ import annotations
 
-from specc.ir import Model
-from specc.ops import Rnn
+from specc.ir.ops import Rnn
+from specc.ir.spec import Model
 
 WIDTH = 80
 FORWARD_LINK = " ─W_hh→ "

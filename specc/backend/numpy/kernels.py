@@ -1,0 +1,52 @@
+"""NumPy op kernels: forward and backward for every op a spec can use.
+
+``KERNELS`` maps an op name in the IR to the kernel class the executor
+constructs with the op's keyword arguments. Losses are plain functions.
+"""
+
+from __future__ import annotations
+
+from specc.backend.numpy.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from specc.backend.numpy.base import Kernel
+from specc.backend.numpy.embedding import Embedding, OneHot
+from specc.backend.numpy.layers import Add, Concat, Dense, Dropout
+from specc.backend.numpy.losses import mse, softmax_cross_entropy
+from specc.backend.numpy.norm import BatchNorm
+from specc.backend.numpy.rnn import RNN, RNN_ACTIVATIONS
+
+KERNELS: dict[str, type[Kernel]] = {
+    "embedding": Embedding,
+    "one_hot": OneHot,
+    "rnn": RNN,
+    "batchnorm": BatchNorm,
+    "leaky_relu": LeakyReLU,
+    "relu": ReLU,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "dense": Dense,
+    "softmax": Softmax,
+    "dropout": Dropout,
+    "concat": Concat,
+    "add": Add,
+}
+
+__all__ = [
+    "KERNELS",
+    "RNN",
+    "RNN_ACTIVATIONS",
+    "Add",
+    "BatchNorm",
+    "Concat",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Kernel",
+    "LeakyReLU",
+    "OneHot",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "mse",
+    "softmax_cross_entropy",
+]

@@ -1,0 +1,2 @@
+"""Diagnostics of a built network: gradient flow through time, covariate shift,
+and finite-difference gradient checks."""

@@ -1,0 +1,129 @@
+"""Spec text to checked IR: parse, lower, resolve, validate, infer shapes.
+
+Each stage collects its errors; a later stage runs only on what the earlier
+ones could make sense of, so one typo does not hide the others and does not
+cause a cascade of follow-on errors.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+from pathlib import Path
+
+from specc.errors import Diagnostics, SpecError
+from specc.frontend import surface as s
+from specc.frontend.lower import lower
+from specc.frontend.passes.resolve import resolve_file
+from specc.frontend.passes.shapes import check_task_fit, infer_shapes
+from specc.frontend.passes.validate import validate_input, validate_node, validate_task
+from specc.frontend.syntax import parse
+from specc.ir.spec import Model, Spec
+from specc.train.memory import check_parameters_fit
+
+MAX_SPEC_BYTES = 20_000_000
+
+
+@dataclass
+class Compiled:
+    """The checked IR with the text and surface form it came from."""
+
+    ir: Spec
+    surface: s.SpecFile
+    source: str
+    path: str | None
+
+
+def read_spec(path: str | Path) -> str:
+    """Read a spec file as UTF-8, refusing what is not a readable text file."""
+    p = Path(path)
+    if not p.exists():
+        raise SpecError("no such file", path=str(path))
+    if p.is_dir():
+        raise SpecError("is a directory, not a spec file", path=str(path))
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"file is {len(data)} bytes; specs are limited to {MAX_SPEC_BYTES}",
+            path=str(path),
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SpecError(
+            f"not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at byte offset "
+            f"{exc.start}, line {line})",
+            path=str(path),
+        ) from None
+
+
+def compile_text(text: str, path: str | None = None, base_dir: Path | None = None) -> Compiled:
+    """All front-end passes; raises SpecError listing every problem found.
+
+    The cyclic garbage collector is paused meanwhile: a large spec makes
+    millions of short-lived, acyclic objects (tokens, tree nodes, IR nodes),
+    and repeated collections over them cost more than all the passes."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _compile_text(text, path, base_dir)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _compile_text(text: str, path: str | None, base_dir: Path | None) -> Compiled:
+    if "\x00" in text:
+        offset = text.index("\x00")
+        raise SpecError(
+            f"binary data (NUL byte at offset {offset}); a spec is a text file",
+            path=path,
+        )
+    text = text.replace("\r\n", "\n").removeprefix("\ufeff")  # editors may add a BOM
+    tree, comments = parse(text, path)
+    surface = lower(tree, comments)
+    diags = Diagnostics()
+    resolved = resolve_file(surface, diags)
+    models: dict[str, Model] = {}
+    # Every model name in file order, built or not: a task naming a model that failed
+    # validation gets no second "no model named" error. The first of a name counts.
+    declared: dict[str, None] = {}
+    for rm in resolved:
+        first = rm.decl.name not in declared
+        declared.setdefault(rm.decl.name, None)
+        inputs = [validate_input(d, diags) for d in rm.inputs]
+        nodes = [validate_node(n, diags) for n in rm.nodes]
+        if any(x is None for x in inputs) or any(n is None for n in nodes):
+            continue
+        model = Model(
+            name=rm.decl.name,
+            inputs=inputs,
+            nodes=nodes,
+            outputs=[name for name, _ in rm.outputs],
+            span=rm.decl.span,
+        )
+        if first:
+            models[rm.decl.name] = infer_shapes(model, diags)
+            check_parameters_fit(models[rm.decl.name], diags)
+    tasks = []
+    for item in surface.items:
+        if isinstance(item, s.TaskDecl):
+            task = validate_task(item, declared, base_dir, diags)
+            if task is None:
+                continue
+            tasks.append(task)
+            model = models.get(task.model)
+            if model is not None and all(n.shape is not None for n in model.nodes):
+                check_task_fit(task, model, diags)
+    diags.raise_if_any(path, text)
+    spec = Spec(models=list(models.values()), tasks=tasks)
+    return Compiled(ir=spec, surface=surface, source=text, path=path)
+
+
+def compile_file(path: str | Path) -> Compiled:
+    text = read_spec(path)
+    return compile_text(text, str(path), Path(path).resolve().parent)

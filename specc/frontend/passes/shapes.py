@@ -1,0 +1,206 @@
+"""Sizes and shapes: bind `vocab`/`labels`, infer every node's shape, fit tasks.
+
+Shapes are symbolic in batch and time ("B", "T") and in any size the data has
+not bound yet, so a spec can be checked and explained before any data is read.
+A mismatch is reported at the step that cannot take its input.
+"""
+
+from __future__ import annotations
+
+from specc.errors import Diagnostics
+from specc.ir.ops import SIZE_FIELDS, SIZE_SYMBOLS, NodeBase, Shape, ShapeError
+from specc.ir.spec import Input, Model, Task
+
+
+def bind_sizes(model: Model, sizes: dict[str, int]) -> Model:
+    """Replace size symbols by numbers wherever `sizes` knows them."""
+    if not sizes:
+        return model
+    nodes = []
+    for node in model.nodes:
+        update = {
+            f: sizes[getattr(node, f)]
+            for f in SIZE_FIELDS.get(node.op, ())
+            if isinstance(getattr(node, f), str) and getattr(node, f) in sizes
+        }
+        nodes.append(node.model_copy(update={**update, "shape": None}) if update else node)
+    inputs = [
+        i.model_copy(update={"size": sizes[i.size]})
+        if isinstance(i.size, str) and i.size in sizes
+        else i
+        for i in model.inputs
+    ]
+    known = {k: v for k, v in sizes.items() if k in SIZE_SYMBOLS}
+    return model.model_copy(
+        update={"nodes": nodes, "inputs": inputs, "sizes": {**model.sizes, **known}}
+    )
+
+
+def _bind_dims(shape: Shape, sizes: dict[str, int]) -> Shape:
+    if not sizes:
+        return shape
+    return Shape(
+        dims=tuple(sizes.get(d, d) if isinstance(d, str) else d for d in shape.dims), ids=shape.ids
+    )
+
+
+def infer_shapes(model: Model, diags: Diagnostics) -> Model:
+    """Give every node its output shape; report each step that cannot take its input."""
+    shapes: dict[str, Shape | None] = {i.name: i.shape() for i in model.inputs}
+    nodes: list[NodeBase] = []
+    for node in model.nodes:
+        ins = [shapes.get(name) for name in node.inputs]
+        shape = None
+        if all(x is not None for x in ins):
+            try:
+                shape = _bind_dims(node.infer(ins), model.sizes)  # type: ignore[arg-type]
+            except ShapeError as err:
+                diags.error(err.message, node.span, err.help)
+        shapes[node.name] = shape
+        nodes.append(node.model_copy(update={"shape": shape}))
+    return model.model_copy(update={"nodes": nodes})
+
+
+def param_shapes(model: Model, node: NodeBase) -> dict[str, tuple]:
+    ins = [model.shape_of(n) for n in node.inputs]
+    return {
+        k: tuple(model.sizes.get(d, d) if isinstance(d, str) else d for d in v)
+        for k, v in node.param_shapes(ins).items()
+    }
+
+
+def state_shapes(model: Model, node: NodeBase) -> dict[str, tuple]:
+    ins = [model.shape_of(n) for n in node.inputs]
+    return dict(node.state_shapes(ins).items())
+
+
+#: What each task kind needs of its model's output: (dims without B, feature symbol).
+_OUTPUT_FIT = {
+    "next_char": (("T", "vocab"), "a distribution over the vocabulary at every step (B, T, vocab)"),
+    "tag": (("T", "labels"), "a distribution over the labels at every step (B, T, labels)"),
+    "classify": (("labels",), "one distribution over the labels (B, labels)"),
+}
+
+
+def check_task_fit(task: Task, model: Model, diags: Diagnostics) -> None:
+    """The model's input and output must be what the task's kind feeds and reads."""
+    if len(model.inputs) != 1:
+        diags.error(
+            f"task '{task.name}' needs a model with one input; '{model.name}' has "
+            f"{len(model.inputs)}",
+            task.span,
+        )
+        return
+    if len(model.outputs) != 1:
+        diags.error(
+            f"task '{task.name}' needs a model with one output; '{model.name}' has "
+            f"{len(model.outputs)}",
+            task.span,
+        )
+        return
+    inp: Input = model.inputs[0]
+    want_tokens = task.data.source != "adding"
+    if want_tokens and inp.type != "tokens":
+        diags.error(
+            f"{task.data.source} data feeds token ids, but input '{inp.name}' of model "
+            f"'{model.name}' is {inp.type}",
+            inp.span,
+            f"declare `input {inp.name} : tokens`",
+        )
+    if task.data.source == "adding" and (inp.type != "sequence" or inp.size not in (2, None)):
+        diags.error(
+            f"adding data feeds sequence[2], but input '{inp.name}' of model '{model.name}' "
+            f"is {inp.type}" + (f"[{inp.size}]" if inp.size is not None else ""),
+            inp.span,
+            f"declare `input {inp.name} : sequence[2]`",
+        )
+    out_name = model.outputs[0]
+    out = model.shape_of(out_name) if _has_shape(model, out_name) else None
+    if out is None:
+        return
+    node = _node_or_none(model, out_name)
+    where = node.span if node is not None else inp.span
+    _check_sizes_bound(task, model, diags)
+    if task.data.source == "adding" and out.dims != ("B", 1):
+        diags.error(
+            f"adding data has one target per sequence, so the output must be (B, 1); "
+            f"'{out_name}' has {out.text()}",
+            where,
+            "use rnn(..., return=last) before dense(units=1)",
+        )
+        return
+    if task.kind == "regress":
+        if out.dims not in (("B", 1), ("B", "T", 1)):
+            diags.error(
+                f"a regress task needs an output of shape (B, 1) or (B, T, 1); "
+                f"'{out_name}' has {out.text()}",
+                where,
+                "end the model with dense(units=1)",
+            )
+        return
+    want, words = _OUTPUT_FIT[task.kind]
+    dims = out.dims[1:]
+    fits = (
+        len(dims) == len(want)
+        and all(
+            d == w or (w not in ("T",) and isinstance(d, int))
+            for d, w in zip(dims, want, strict=True)
+        )
+        and not out.ids
+    )
+    if not fits:
+        diags.error(
+            f"a {task.kind} task needs {words}; output '{out_name}' has {out.text()}",
+            where,
+            f"end the model with dense(units={want[-1]}) -> softmax",
+        )
+        return
+    if task.loss == "cross_entropy" and (node is None or node.op != "softmax"):
+        diags.error(
+            f"cross_entropy needs a softmax output; '{out_name}' is "
+            f"{node.op if node else 'an input'}",
+            where,
+            "end the model with -> softmax",
+        )
+
+
+#: The sizes each data source binds from its data.
+SOURCE_SIZES = {
+    "text": ("vocab",),
+    "tagged": ("vocab", "labels"),
+    "conllu": ("vocab", "labels"),
+    "copy": ("vocab", "labels"),
+    "adding": (),
+    "parity": ("vocab", "labels"),
+}
+
+
+def _check_sizes_bound(task: Task, model: Model, diags: Diagnostics) -> None:
+    """A size symbol the task's data never binds would stay unknown at run time."""
+    bound = SOURCE_SIZES.get(task.data.source, SIZE_SYMBOLS)
+    for node in model.nodes:
+        dims = [d for shape in param_shapes(model, node).values() for d in shape]
+        dims += list(node.shape.dims) if node.shape is not None else []
+        for d in dims:
+            if isinstance(d, str) and d in SIZE_SYMBOLS and d not in bound:
+                binds = " and ".join(f"'{b}'" for b in bound) or "no sizes"
+                diags.error(
+                    f"'{node.name}' uses '{d}', but {task.data.source} data binds {binds}",
+                    node.span,
+                    "write a number instead",
+                )
+                return
+
+
+def _has_shape(model: Model, name: str) -> bool:
+    try:
+        return model.shape_of(name) is not None
+    except (KeyError, AssertionError):
+        return False
+
+
+def _node_or_none(model: Model, name: str) -> NodeBase | None:
+    try:
+        return model.node(name)
+    except KeyError:
+        return None

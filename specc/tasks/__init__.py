@@ -1,1 +1,0 @@
-"""Tasks: turning a task's data source into batches, metrics and demos."""

@@ -1,0 +1,1 @@
+"""Training: task preparation, the loop, optimizers, checkpoints and the memory guard."""

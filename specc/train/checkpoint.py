@@ -1,0 +1,228 @@
+"""Checkpoints: one `.npz` that numpy loads without pickles.
+
+Arrays `NODE.PARAM` (trainable) and `NODE.NAME` (state such as running
+statistics) sit at top level under their own names; everything else is a
+small JSON document stored as a uint8 array (`__meta__`, `__model__`,
+`__task__`, `__vocab__`, `__labels__`, `__train__`, `__metrics__`) or an
+optimizer array `__opt__.NAME`. Writes go to a temporary file, are fsynced
+and renamed, so a crash never leaves a torn checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from specc.backend.numpy.network import Network
+from specc.data.vocab import Vocab
+from specc.errors import CheckpointError, Diagnostics
+from specc.fileio import atomic_write_bytes
+from specc.frontend.passes.shapes import infer_shapes, param_shapes, state_shapes
+from specc.ir.spec import Model, Task
+from specc.train.memory import check_parameters_fit
+
+FORMAT = "specc-checkpoint"
+VERSION = 1
+_DOCS = ("__meta__", "__model__", "__task__", "__train__", "__metrics__")
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds, validated."""
+
+    model: Model
+    task: Task
+    params: dict[str, np.ndarray]
+    state: dict[str, np.ndarray]
+    step: int
+    total_steps: int
+    vocab: Vocab | None = None
+    labels: Vocab | None = None
+    optimizer: dict[str, Any] = field(default_factory=dict)  # {"t": int, "arrays": {...}}
+    rng_state: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    spec_path: str | None = None
+    path: str | None = None
+
+    def network(self) -> Network:
+        """A network with this checkpoint's parameters and state."""
+        net = Network(self.model, seed=self.task.seed, dtype="float32")
+        net.load(self.params, self.state)
+        if self.rng_state is not None:
+            net.rng.bit_generator.state = self.rng_state
+        return net
+
+
+def _doc(value: Any) -> np.ndarray:
+    return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
+
+
+def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    arrays.update({k: np.asarray(v) for k, v in ckpt.params.items()})
+    arrays.update({k: np.asarray(v) for k, v in ckpt.state.items()})
+    for name, arr in ckpt.optimizer.get("arrays", {}).items():
+        arrays[f"__opt__.{name}"] = np.asarray(arr)
+    arrays["__meta__"] = _doc({"format": FORMAT, "version": VERSION, "spec_path": ckpt.spec_path})
+    arrays["__model__"] = _doc(ckpt.model.model_dump(mode="json", by_alias=True))
+    arrays["__task__"] = _doc(ckpt.task.model_dump(mode="json", by_alias=True))
+    arrays["__train__"] = _doc(
+        {
+            "step": ckpt.step,
+            "total_steps": ckpt.total_steps,
+            "optimizer": {"name": ckpt.task.optimizer.name, "t": ckpt.optimizer.get("t", 0)},
+            "rng": ckpt.rng_state,
+        }
+    )
+    arrays["__metrics__"] = _doc(ckpt.metrics)
+    if ckpt.vocab is not None:
+        arrays["__vocab__"] = _doc(ckpt.vocab.to_json())
+    if ckpt.labels is not None:
+        arrays["__labels__"] = _doc(ckpt.labels.to_json())
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def _read_doc(data, key: str, path) -> Any:
+    arr = data[key]
+    if arr.dtype != np.uint8 or arr.ndim != 1:
+        raise CheckpointError(path, f"'{key}' is not a JSON document")
+    try:
+        return json.loads(arr.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(path, f"'{key}' is damaged ({exc})") from None
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load and validate; every problem becomes a one-line CheckpointError."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(path, "no such checkpoint")
+    if p.is_dir():
+        raise CheckpointError(path, "is a directory, not a checkpoint")
+    try:
+        data = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CheckpointError(path, f"not a readable .npz checkpoint ({exc})") from None
+    try:
+        with data:
+            return _parse(data, p)
+    except ValueError as exc:  # object arrays need pickles, which are refused
+        if "pickle" in str(exc).lower():
+            raise CheckpointError(
+                path, "holds a pickled object array; specc never loads pickles"
+            ) from None
+        raise CheckpointError(path, f"damaged checkpoint ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise CheckpointError(path, f"damaged checkpoint ({exc})") from None
+
+
+def _parse(data, path: Path) -> Checkpoint:
+    names = set(data.files)
+    missing = [k for k in _DOCS if k not in names]
+    if missing:
+        raise CheckpointError(path, f"not a specc checkpoint (missing {', '.join(missing)})")
+    meta = _read_doc(data, "__meta__", path)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(path, "not a specc checkpoint (unknown format)")
+    version = meta.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise CheckpointError(
+            path,
+            f"written by a newer specc (format version {version}; this specc reads "
+            f"up to {VERSION})",
+        )
+    try:
+        # JSON mode: spans and other nested types are rebuilt from their JSON form
+        model = Model.model_validate_json(json.dumps(_read_doc(data, "__model__", path)))
+        task = Task.model_validate_json(json.dumps(_read_doc(data, "__task__", path)))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise CheckpointError(
+            path, f"its model or task description is invalid ({where}: {first['msg']})"
+        ) from None
+    model, param_layout, state_layout = _layout(model, path)
+    params = {key: _array(data, key, shape, path) for key, shape in param_layout.items()}
+    state = {key: _array(data, key, shape, path) for key, shape in state_layout.items()}
+    train = _read_doc(data, "__train__", path)
+    flat = (sum(int(np.prod(shape)) for shape in param_layout.values()),)
+    opt_arrays = {k.removeprefix("__opt__."): data[k] for k in names if k.startswith("__opt__.")}
+    for name, arr in opt_arrays.items():
+        if arr.shape != flat:
+            raise CheckpointError(
+                path, f"optimizer array '{name}' has shape {arr.shape}, expected {flat}"
+            )
+    try:
+        vocab = (
+            Vocab.from_json(_read_doc(data, "__vocab__", path)) if "__vocab__" in names else None
+        )
+        labels = (
+            Vocab.from_json(_read_doc(data, "__labels__", path)) if "__labels__" in names else None
+        )
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(path, f"vocabulary is damaged ({exc})") from None
+    try:
+        step, total = int(train["step"]), int(train["total_steps"])
+        opt_t = int(train["optimizer"]["t"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(path, "training record '__train__' is damaged") from None
+    return Checkpoint(
+        model=model,
+        task=task,
+        params=params,
+        state=state,
+        step=step,
+        total_steps=total,
+        vocab=vocab,
+        labels=labels,
+        optimizer={"t": opt_t, "arrays": opt_arrays},
+        rng_state=train.get("rng"),
+        metrics=_read_doc(data, "__metrics__", path),
+        spec_path=meta.get("spec_path"),
+        path=str(path),
+    )
+
+
+def _layout(model: Model, path: Path) -> tuple[Model, dict[str, tuple], dict[str, tuple]]:
+    """The shapes the stored arrays must have, read off the model's IR.
+
+    Shapes are inferred again rather than trusted, and the memory guard runs, so a
+    hand-edited model fails here with a reason instead of inside numpy."""
+    diags = Diagnostics()
+    model = infer_shapes(model, diags)
+    if not diags:
+        check_parameters_fit(model, diags)
+    if diags:
+        raise CheckpointError(path, f"its model cannot be built: {diags.items[0].message}")
+    params: dict[str, tuple] = {}
+    state: dict[str, tuple] = {}
+    for node in model.nodes:
+        for key, shape in param_shapes(model, node).items():
+            if not all(isinstance(d, int) for d in shape):
+                raise CheckpointError(path, f"'{node.name}.{key}' has an unbound size {shape}")
+            params[f"{node.name}.{key}"] = shape
+        for key, shape in state_shapes(model, node).items():
+            state[f"{node.name}.{key}"] = shape
+    return model, params, state
+
+
+def _array(data, key: str, shape: tuple[int, ...], path: Path) -> np.ndarray:
+    if key not in data.files:
+        raise CheckpointError(path, f"array '{key}' is missing")
+    arr = data[key]
+    if arr.shape != shape:
+        raise CheckpointError(path, f"array '{key}' has shape {arr.shape}, expected {shape}")
+    if arr.dtype.kind != "f":
+        raise CheckpointError(path, f"array '{key}' has dtype {arr.dtype}, expected floats")
+    if not np.all(np.isfinite(arr)):
+        raise CheckpointError(path, f"array '{key}' holds NaN or infinite values")
+    return arr
