@@ -11,7 +11,7 @@ from specc.frontend.passes.shapes import bind_sizes, infer_shapes
 from specc.ir.spec import Model, Spec, Task
 
 if TYPE_CHECKING:
-    from specc.backend.numpy.network import Network
+    from specc.backend.graph import Network
 
 
 class Program:
@@ -73,22 +73,24 @@ class Program:
         sizes: dict[str, int] | None = None,
         seed: int = 0,
         dtype: str = "float32",
+        backend: str = "numpy",
     ) -> Network:
-        """A NumPy network for one model, parameters initialised from `seed`."""
-        from specc.backend.numpy.network import Network
+        """A network for one model on ``backend`` (`numpy`, the fast one, or
+        `reference`, the readable one), parameters initialised from `seed`."""
+        from specc.backend import build_network
         from specc.train.memory import check_parameters_fit
 
         bound = self.bound_model(model, sizes)
         diags = Diagnostics()
         check_parameters_fit(bound, diags)  # refuse before allocating anything
         diags.raise_if_any(self.path, self.compiled.source)
-        return Network(bound, seed=seed, dtype=dtype)
+        return build_network(bound, backend, seed=seed, dtype=dtype)
 
     def train(self, task: str | None = None, **options):
         """Train a task (as `specc run` does, without printing); returns a RunResult
         with `.metrics`, the trained `.net` and the `.checkpoint` path.
 
-        Options: epochs, steps, seed, out_dir, resume, reporter, save."""
+        Options: epochs, steps, seed, out_dir, resume, reporter, save, backend."""
         from specc.train.loop import run_task
 
         return run_task(self, task, **options)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from specc.backend.numpy import blas
-from specc.backend.numpy.kernels import Dense
+from tests.numpy_kernels import Dense
 from tests.test_kernels import grad_check
 from tests.test_speed_invariants import RNN_LOOPS, batch, char_rnn, check_rnn_gradients
 

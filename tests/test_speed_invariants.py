@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 import specc
+from specc.backend.numpy import kernels
 from specc.backend.numpy.base import POOL_MIN_SIZE, BufferPool
-from specc.backend.numpy.kernels import RNN, BatchNorm, Dense, Embedding, LeakyReLU, Softmax
 from specc.backend.numpy.losses import softmax_cross_entropy
 from specc.ir.spec import Adam
 from specc.train.optim import clip_global_norm, make_optimizer
+from tests.numpy_kernels import RNN, BatchNorm, Dense, Embedding, LeakyReLU, Softmax
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -237,13 +238,13 @@ def test_inference_does_the_dense_layer_inside_batchnorm(monkeypatch, masked):
 
     monkeypatch.setattr(base, "BLOCK_SIZE", 128 * 7)  # 640 rows of 128 in 7-row blocks
     blocks = []
-    project_rows = Dense.project_rows
+    project_rows = kernels.Dense.project_rows
 
     def spy(self, params, x2, out):
         blocks.append(x2.shape[0])
         project_rows(self, params, x2, out)
 
-    monkeypatch.setattr(Dense, "project_rows", spy)
+    monkeypatch.setattr(kernels.Dense, "project_rows", spy)
     net = specc.loads(BRANCHY).build("branchy", sizes={"vocab": 11, "labels": 5})
     ids = np.random.default_rng(10).integers(0, 11, (B, T))
     mask = None
@@ -274,13 +275,13 @@ def test_training_makes_the_dense_input_gradient_inside_batchnorm(monkeypatch, m
 
     monkeypatch.setattr(base, "BLOCK_SIZE", 128 * 9)  # 640 rows of 128 in 9-row blocks
     blocks = []
-    input_grad_rows = Dense.input_grad_rows
+    input_grad_rows = kernels.Dense.input_grad_rows
 
     def spy(self, params, dy2, out, w_t=None):
         blocks.append((dy2.shape[0], w_t is not None))
         input_grad_rows(self, params, dy2, out, w_t)
 
-    monkeypatch.setattr(Dense, "input_grad_rows", spy)
+    monkeypatch.setattr(kernels.Dense, "input_grad_rows", spy)
     (fast, slow), inputs, targets, mask = _case("char_rnn", masked)
     fast.backward_flat(inputs, targets, mask)
     assert len(blocks) == -(-B * T // 9) and max(blocks) == (9, True)

@@ -1,0 +1,48 @@
+"""Backends: each runs a checked IR model; they agree number for number.
+
+* ``numpy``: the fast backend (`specc.backend.numpy`): fused, pooled,
+  BLAS-tuned kernels. The default.
+* ``reference``: the readable backend (`specc.backend.reference`): one short
+  forward and backward per op, written like the equations of
+  docs/language.md; the fast kernels are tested against it.
+
+Each is a subclass of `specc.backend.graph.Network` with a kernel table by
+op name; `build_network` picks one by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from specc.errors import OptionError
+
+if TYPE_CHECKING:
+    from specc.backend.graph import Network
+    from specc.ir.spec import Model
+
+#: backend name -> the module whose `Network` runs it
+BACKENDS: dict[str, str] = {
+    "numpy": "specc.backend.numpy.network",
+    "reference": "specc.backend.reference.network",
+}
+DEFAULT_BACKEND = "numpy"
+
+
+def network_class(backend: str = DEFAULT_BACKEND) -> type[Network]:
+    """The network class of a backend, by the name `--backend` takes."""
+    module = BACKENDS.get(backend)
+    if module is None:
+        raise OptionError(
+            f"--backend: unknown backend '{backend}' (choose from {', '.join(BACKENDS)})"
+        )
+    return importlib.import_module(module).Network
+
+
+def build_network(
+    model: Model, backend: str = DEFAULT_BACKEND, seed: int = 0, dtype: str | np.dtype = "float32"
+) -> Network:
+    """A size-bound model ready to run on ``backend``."""
+    return network_class(backend)(model, seed=seed, dtype=dtype)

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from specc.backend.numpy.network import Network
+from specc.backend.graph import Network
+from specc.backend.numpy.network import Network as FastNetwork
 from specc.errors import SpecError
 from specc.ir.ops import NodeBase
 from specc.ir.spec import Model, Task
@@ -78,7 +79,8 @@ def _finite(x: float) -> float | None:
 
 
 def rnn_nodes(model: Model) -> list[NodeBase]:
-    return [n for n in model.nodes if n.op == "rnn"]
+    """The recurrent layers: those whose gradient flow through time diagnose measures."""
+    return [n for n in model.nodes if n.recurrent]
 
 
 def pick_rnn(model: Model, name: str | None) -> NodeBase:
@@ -137,23 +139,26 @@ def gradient_flow(
 ) -> GradientFlow:
     """Backpropagate the last step's loss and read ‖∂L_T/∂h_t‖ at every t."""
     node = pick_rnn(net.model, rnn)
-    kernel = net.kernels[node.name]
     saved_state = {k: v.copy() for k, v in net.state.items()}
     fused = task.loss == "cross_entropy"
     out = net.model.outputs[0]
-    values, caches = net._run(
-        {net.model.inputs[0].name: batch.inputs},
-        True,
-        batch.mask,
-        stop_before=out if fused else None,
-    )
-    start, upstream = _last_step_upstream(net, values, batch, task)
-    kernel.record_dh = []
+    norms = None
+
+    def watch(name: str, dh: np.ndarray) -> None:
+        nonlocal norms
+        if name == node.name:  # ‖dL/dh_t‖ over the batch and the features, per t
+            norms = np.sqrt(np.einsum("bth,bth->t", dh, dh))
+
     try:
-        net._backward(caches, {start: upstream})
-        norms = kernel.last_dh_norms
+        trace = net.trace(
+            {net.model.inputs[0].name: batch.inputs},
+            True,
+            batch.mask,
+            stop_before=out if fused else None,
+        )
+        start, upstream = _last_step_upstream(net, trace.values, batch, task)
+        net.backward(trace, {start: upstream}, watch=watch)
     finally:
-        kernel.record_dh = None
         for k, v in saved_state.items():  # measuring must not move running statistics
             net.state[k][...] = v
     if norms is None:
@@ -239,7 +244,7 @@ def covariate_shift(
     probe = prepared.val[0] if prepared.val else prepared.batch(0, 0)
     traces = []
     for variant, m in (("with batchnorm", model), ("without batchnorm", without_batchnorm(model))):
-        net = Network(m, seed=seed, dtype="float64")
+        net = FastNetwork(m, seed=seed, dtype="float64")
         opt = make_optimizer(task.optimizer, net.flat_params.size, net.dtype)
         trace = ShiftTrace(variant, consumer)
         spe = prepared.steps_per_epoch
@@ -262,7 +267,7 @@ def covariate_shift(
 def _layer_input_stats(net: Network, consumer: str, probe: Batch) -> tuple[np.ndarray, np.ndarray]:
     saved = {k: v.copy() for k, v in net.state.items()}
     node = net.model.node(consumer)
-    values, _ = net._run({net.model.inputs[0].name: probe.inputs}, True, probe.mask)
+    values = net.trace({net.model.inputs[0].name: probe.inputs}, True, probe.mask).values
     for k, v in saved.items():
         net.state[k][...] = v
     x = values[node.inputs[0]]

@@ -1,4 +1,4 @@
-"""Weight initialisers used by the kernels.
+"""Weight initialisers, shared by every op's `init_params` (and so by every backend).
 
 Each draws in float64 from the caller's generator and casts once at the end,
 so a given seed yields the same weights (up to rounding) in float32 and
@@ -11,8 +11,6 @@ import math
 from typing import Any
 
 import numpy as np
-
-RNN_INITS = ("default", "xavier", "orthogonal", "identity")
 
 
 def uniform(
@@ -49,7 +47,7 @@ def orthogonal(rng: np.random.Generator, n: int, dtype: Any) -> np.ndarray:
 def rnn_params(
     init: str, n_in: int, hidden: int, rng: np.random.Generator, dtype: Any
 ) -> dict[str, np.ndarray]:
-    """Parameters of a simple RNN under one of :data:`RNN_INITS`.
+    """Parameters of a simple RNN under one of its inits (`specc.ir.ops.RNN_INITS`).
 
     The bias always starts at zero: with a single bias (PyTorch has two that
     add up) a random start would only add noise to the first steps.
@@ -69,7 +67,7 @@ def rnn_params(
         w_xh = normal(rng, (n_in, hidden), 0.001, dtype)
         w_hh = np.eye(hidden, dtype=dtype)
     else:
-        raise ValueError(f"unknown rnn init {init!r}; expected one of {RNN_INITS}")
+        raise ValueError(f"unknown rnn init {init!r}")
     return {"W_xh": w_xh, "W_hh": w_hh, "b": np.zeros(hidden, dtype=dtype)}
 
 

@@ -1,23 +1,37 @@
-"""The op registry: every op a model may use, listed once.
+"""The op registry: every op a model may use, declared once.
 
-Each op is a frozen pydantic class whose fields are its arguments (with their
-defaults and ranges), and whose methods give its shape rule, its parameter
-shapes and its equation. Validation, shape inference, explain and the backend
-all derive from `OP_CLASSES`; adding an op means adding one class here and
-one kernel in the backend.
+Each op is a frozen pydantic class. Its fields are its arguments (with their
+defaults and ranges); its methods give its shape rule (`infer`), its
+parameters and buffers (`param_shapes`, `state_shapes`, `init_params`,
+`init_state`), its equation, and its cost (`cost`: multiply-adds and the
+activations backward keeps); its class variables are its traits (`recurrent`).
+Validation, shape inference, explain, the memory guard and diagnose read
+these; each backend finds its kernel by the op's name (`op`) and builds it
+from the node. Adding an op means adding one class here, one kernel per
+backend, its tests and its entry in docs/language.md (see
+docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from specc.errors import Span
+from specc.ir.count import Count
+from specc.ir.init import linear_params, rnn_params
 
 #: A size argument: a positive number, or a symbol the task binds from its data.
 SIZE_SYMBOLS = ("vocab", "labels")
-Size = Annotated[int, Field(gt=0)] | Literal["vocab", "labels"]
+SizeSymbol = Literal["vocab", "labels"]
+Size = Annotated[int, Field(gt=0)] | SizeSymbol
+
+#: Concrete parameter or buffer shapes, by name, once every size is bound.
+Shapes = dict[str, tuple[int, ...]]
 
 #: A dimension of a shape: a number, "B"/"T" for batch and time, or a size symbol.
 Dim = int | str
@@ -52,6 +66,20 @@ class Shape(BaseModel):
 
     def text(self) -> str:
         return "(" + ", ".join(str(d) for d in self.dims) + ")"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one node costs, as symbolic counts (see specc.explain.accounting for the rules).
+
+    ``macs_token``: forward multiply-adds per time step of one sequence;
+    ``macs_sequence``: forward multiply-adds once per sequence (ops on vectors);
+    ``kept``: scalars backward keeps beyond the graph's values, for one batch.
+    """
+
+    macs_token: Count = dataclasses.field(default_factory=Count)
+    macs_sequence: Count = dataclasses.field(default_factory=Count)
+    kept: Count = dataclasses.field(default_factory=Count)
 
 
 class Activation(BaseModel):
@@ -109,6 +137,9 @@ class NodeBase(BaseModel):
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     #: One line a person reads in explain.
     summary: ClassVar[str] = ""
+    #: Trait: carries a hidden state over time (diagnose measures its gradient flow,
+    #: `explain --unroll` draws it unrolled).
+    recurrent: ClassVar[bool] = False
 
     def attrs(self) -> dict[str, Any]:
         """Arguments as the user would write them (aliases, plain values)."""
@@ -138,6 +169,23 @@ class NodeBase(BaseModel):
     def state_shapes(self, ins: list[Shape]) -> dict[str, tuple[Dim, ...]]:
         return {}
 
+    def init_params(self, shapes: Shapes, rng: np.random.Generator, dtype: Any) -> dict:
+        """Initial values of the parameters, given their bound ``shapes``. Every backend
+        starts from these, so the same seed gives the same weights everywhere."""
+        return {}
+
+    def init_state(self, shapes: Shapes, dtype: Any) -> dict:
+        """Initial buffers (deterministic: a reset never depends on a seed)."""
+        return {}
+
+    def cost(self, ins: list[Shape]) -> Cost:
+        """Multiply-adds and kept activations; elementwise ops cost nothing here."""
+        return Cost()
+
+    def _out_count(self) -> Count:
+        assert self.shape is not None, "shapes are inferred before costing"
+        return Count.product(self.shape.dims)
+
     def equation(self) -> str:
         return ""
 
@@ -158,6 +206,10 @@ class Embedding(NodeBase):
 
     def param_shapes(self, ins):
         return {"E": ("vocab", self.dim)}
+
+    def init_params(self, shapes, rng, dtype):
+        # N(0, 1), as torch.nn.Embedding: rows start at unit scale per feature.
+        return {"E": rng.standard_normal(shapes["E"]).astype(dtype)}
 
     def equation(self):
         return "y = E[x]"
@@ -187,6 +239,7 @@ class Rnn(NodeBase):
     reverse: bool = False
     return_: Literal["sequence", "last"] = Field("sequence", alias="return")
     summary: ClassVar[str] = "a simple recurrent layer, unrolled over time"
+    recurrent: ClassVar[bool] = True
 
     def infer(self, ins):
         x = ins[0]
@@ -203,6 +256,16 @@ class Rnn(NodeBase):
     def param_shapes(self, ins):
         n = ins[0].feature
         return {"W_xh": (n, self.hidden), "W_hh": (self.hidden, self.hidden), "b": (self.hidden,)}
+
+    def init_params(self, shapes, rng, dtype):
+        n_in, hidden = shapes["W_xh"]
+        return rnn_params(self.init, n_in, hidden, rng, dtype)
+
+    def cost(self, ins):
+        n, h = Count.of_dim(ins[0].feature), Count.of_dim(self.hidden)
+        # backward keeps act'(pre) of every step, and with return=last every state too
+        steps = Count.symbol("B") * Count.symbol("T") * h
+        return Cost(macs_token=n * h + h * h, kept=steps * 2 if self.return_ == "last" else steps)
 
     def equation(self):
         prev = "h_{t+1}" if self.reverse else "h_{t-1}"
@@ -236,6 +299,19 @@ class BatchNorm(NodeBase):
         n = ins[0].feature
         return {"running_mean": (n,), "running_var": (n,)}
 
+    def init_params(self, shapes, rng, dtype):
+        if not self.affine:
+            return {}
+        (n,) = shapes["gamma"]
+        return {"gamma": np.ones(n, dtype=dtype), "beta": np.zeros(n, dtype=dtype)}
+
+    def init_state(self, shapes, dtype):
+        (n,) = shapes["running_mean"]
+        return {"running_mean": np.zeros(n, dtype=dtype), "running_var": np.ones(n, dtype=dtype)}
+
+    def cost(self, ins):
+        return Cost(kept=self._out_count())  # the normalised input
+
     def equation(self):
         if self.affine:
             return "y = γ·(x − μ_B)/√(σ²_B + ε) + β"
@@ -247,6 +323,9 @@ class LeakyRelu(NodeBase):
     slope: float = Field(0.01, ge=0)
     summary: ClassVar[str] = "passes positives, scales negatives by a small slope"
 
+    def cost(self, ins):
+        return Cost(kept=self._out_count())  # its derivative
+
     def equation(self):
         if self.slope > 1:  # max() would pick the scaled side for positive x
             return f"y = x if x > 0 else {self.slope:g}·x"
@@ -256,6 +335,9 @@ class LeakyRelu(NodeBase):
 class Relu(NodeBase):
     op: Literal["relu"] = "relu"
     summary: ClassVar[str] = "zeroes negatives"
+
+    def cost(self, ins):
+        return Cost(kept=self._out_count())  # its mask
 
     def equation(self):
         return "y = max(x, 0)"
@@ -295,6 +377,14 @@ class Dense(NodeBase):
             shapes["b"] = (self.units,)
         return shapes
 
+    def init_params(self, shapes, rng, dtype):
+        n_in, units = shapes["W"]
+        return linear_params(n_in, units, self.bias, rng, dtype)
+
+    def cost(self, ins):
+        mac = Count.of_dim(ins[0].feature) * Count.of_dim(self.units)
+        return Cost(macs_token=mac) if ins[0].has_time else Cost(macs_sequence=mac)
+
     def equation(self):
         return "y = x·W + b" if self.bias else "y = x·W"
 
@@ -311,6 +401,9 @@ class Dropout(NodeBase):
     op: Literal["dropout"] = "dropout"
     p: float = Field(ge=0, lt=1)
     summary: ClassVar[str] = "zeroes a random fraction p while training"
+
+    def cost(self, ins):
+        return Cost(kept=self._out_count())  # its mask
 
     def equation(self):
         return f"y = x·m/(1−{self.p:g}),  m ~ Bernoulli(1−{self.p:g})"
@@ -402,9 +495,19 @@ OP_CLASSES: dict[str, type[NodeBase]] = {
 #: Ops a user writes in a pipeline (identity only arises from `a = b`).
 USER_OPS = tuple(op for op in OP_CLASSES if op != "identity")
 
-#: Which fields of which op are sizes that a task's data may bind.
+
+def _size_fields(cls: type[NodeBase]) -> tuple[str, ...]:
+    return tuple(
+        name for name, f in cls.model_fields.items() if SizeSymbol in get_args(f.annotation)
+    )
+
+
+#: Which fields of which op are sizes that a task's data may bind (read off the
+#: fields declared as `Size`).
 SIZE_FIELDS: dict[str, tuple[str, ...]] = {
-    "embedding": ("dim",),
-    "rnn": ("hidden",),
-    "dense": ("units",),
+    op: fields for op, cls in OP_CLASSES.items() if (fields := _size_fields(cls))
 }
+
+#: The allowed values of an rnn's arguments, for kernels that check them.
+RNN_ACTIVATIONS: tuple[str, ...] = get_args(Activation.model_fields["name"].annotation)
+RNN_INITS: tuple[str, ...] = get_args(Rnn.model_fields["init"].annotation)

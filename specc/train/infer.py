@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specc.backend.numpy.network import Network
+from specc.backend.graph import Network
 from specc.data.vocab import Vocab
 from specc.errors import OptionError
 from specc.train.metrics import log_softmax

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from specc.backend.numpy.network import Network
+from specc.backend import build_network
+from specc.backend.graph import Network
 from specc.errors import CheckpointError, SpecError
 from specc.fileio import atomic_write_text
 from specc.ir.spec import Task
@@ -134,7 +135,7 @@ class _SignalGuard:
 
 def _find_nonfinite(net: Network, batch: Batch) -> str:
     """Name where NaN/inf first appears: a node's output, else a gradient."""
-    values, _ = net._run({net.model.inputs[0].name: batch.inputs}, True, batch.mask)
+    values = net.trace({net.model.inputs[0].name: batch.inputs}, True, batch.mask).values
     for node in net.model.nodes:
         v = values.get(node.name)
         if v is not None and not np.all(np.isfinite(v)):
@@ -179,6 +180,7 @@ def run_task(
     resume: str | Path | None = None,
     reporter: Reporter | None = None,
     save: bool = True,
+    backend: str = "numpy",
 ) -> RunResult:
     """Train a task of `program` and evaluate it; writes the checkpoint and metrics."""
     reporter = reporter or SilentReporter()
@@ -200,7 +202,7 @@ def run_task(
             encode_prime(prepared.vocab, task.prime)  # fail now, not after training
         except SpecError as err:
             raise SpecError(f"prime: {err.args[0]}") from None
-    net = Network(model, seed=task.seed, dtype="float32")
+    net = build_network(model, backend, seed=task.seed, dtype="float32")
     opt = make_optimizer(task.optimizer, net.flat_params.size, net.dtype)
     total = total_steps(task, prepared)
     spe = prepared.steps_per_epoch

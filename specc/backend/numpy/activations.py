@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from specc.backend.numpy.base import Kernel, Params, ones, softmax_shift
+from specc.ir import ops
 
 
 def stable_sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -21,6 +22,39 @@ def stable_sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     y += 1
     y *= 0.5
     return y
+
+
+def activate(name: str, slope: float, src: np.ndarray, out: np.ndarray) -> None:
+    """The nonlinearity ``name`` (an rnn's, or the op of that name) from ``src`` into
+    ``out``; ``out`` may be ``src`` except for leaky_relu, which needs both."""
+    if name == "tanh":
+        np.tanh(src, out=out)
+    elif name == "relu":
+        np.maximum(src, 0, out=out)
+    elif name == "sigmoid":
+        stable_sigmoid(src, out=out)
+    else:  # leaky: the larger of x and slope*x when slope <= 1, the smaller otherwise
+        np.multiply(src, slope, out=out)
+        (np.maximum if slope <= 1.0 else np.minimum)(out, src, out=out)
+
+
+def derivative_from_output(name: str, slope: float, y: np.ndarray, out: np.ndarray) -> None:
+    """The derivative of ``name`` at the inputs that gave outputs ``y``, into ``out``
+    (which may be ``y``). For relu and leaky_relu (slope >= 0) the output is positive
+    exactly where the input is, so ``y`` may also be the input itself."""
+    if name == "tanh":
+        np.multiply(y, y, out=out)
+        np.subtract(1, out, out=out)
+    elif name == "sigmoid":
+        if out is y:
+            np.multiply(y, np.subtract(1, y), out=out)
+        else:
+            np.subtract(1, y, out=out)
+            out *= y
+    else:
+        positive_part(y, out)
+        if name == "leaky_relu":
+            _step_to_slope(out, slope)
 
 
 class _Elementwise(Kernel):
@@ -104,8 +138,9 @@ class LeakyReLU(_Elementwise):
     anyway, so it costs no memory. A negative slope caches the derivative.
     """
 
-    def __init__(self, slope: float = 0.01) -> None:
-        self.slope = float(slope)
+    def __init__(self, node: ops.LeakyRelu, sizes: Any = None, dtype: Any = np.float32) -> None:
+        super().__init__(node, sizes, dtype)
+        self.slope = node.slope
 
     @property
     def fusable(self) -> bool:
@@ -116,8 +151,7 @@ class LeakyReLU(_Elementwise):
         (np.maximum if self.slope <= 1.0 else np.minimum)(v, scratch, out=v)
 
     def deriv_block(self, y: np.ndarray, out: np.ndarray) -> None:
-        positive_part(y, out)
-        _step_to_slope(out, self.slope)
+        derivative_from_output("leaky_relu", self.slope, y, out)
 
     def _apply(self, x: np.ndarray, out: np.ndarray | None) -> tuple[np.ndarray, Any]:
         s = self.slope
@@ -181,10 +215,10 @@ class ReLU(_Elementwise):
     fusable = True
 
     def act_block(self, v: np.ndarray, scratch: np.ndarray) -> None:
-        np.maximum(v, 0, out=v)
+        activate("relu", 0.0, v, v)
 
     def deriv_block(self, y: np.ndarray, out: np.ndarray) -> None:
-        positive_part(y, out)
+        derivative_from_output("relu", 0.0, y, out)
 
 
 class Tanh(_Elementwise):
@@ -195,8 +229,7 @@ class Tanh(_Elementwise):
         return y, y
 
     def _derivative(self, cache: Any, out: np.ndarray) -> None:
-        np.multiply(cache, cache, out=out)
-        np.subtract(1, out, out=out)
+        derivative_from_output("tanh", 0.0, cache, out)
 
     def _cache_array(self, cache: Any) -> np.ndarray | None:
         return cache
@@ -204,11 +237,10 @@ class Tanh(_Elementwise):
     fusable = True
 
     def act_block(self, v: np.ndarray, scratch: np.ndarray) -> None:
-        np.tanh(v, out=v)
+        activate("tanh", 0.0, v, v)
 
     def deriv_block(self, y: np.ndarray, out: np.ndarray) -> None:
-        np.multiply(y, y, out=out)
-        np.subtract(1, out, out=out)
+        derivative_from_output("tanh", 0.0, y, out)
 
 
 class Sigmoid(_Elementwise):
@@ -219,8 +251,7 @@ class Sigmoid(_Elementwise):
         return y, y
 
     def _derivative(self, cache: Any, out: np.ndarray) -> None:
-        np.subtract(1, cache, out=out)
-        out *= cache
+        derivative_from_output("sigmoid", 0.0, cache, out)
 
 
 class Softmax(_Elementwise):

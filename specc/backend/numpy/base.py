@@ -1,10 +1,12 @@
-"""The contract every op kernel honours, and small helpers they share.
+"""The contract every op kernel of the fast backend honours, and helpers they share.
 
-A kernel is built once per node of the compiled graph from plain keyword
-arguments, and is then driven by the executor: it declares which trainable
-parameters and buffers it needs, creates them, and runs forward and backward.
-Forward and backward live side by side in each op so a reader can check one
-against the other without jumping between files.
+A kernel is built once per node of the compiled graph from the IR node itself
+(`Kernel(node, sizes, dtype)`), and is then driven by the executor through
+forward and backward. What parameters and buffers an op has, and how they
+start, is the op's declaration (specc.ir.ops), not the kernel's: the
+executor allocates them from the IR. Forward and backward live side by side
+in each op so a reader can check one against the other without jumping
+between files; specc.backend.reference holds the plainer reading copy.
 
 Called directly, a kernel never modifies its inputs, ``dy`` or its cache. The
 executor's fast path adds promises (``inplace``), a `BufferPool`, and token
@@ -15,9 +17,12 @@ result.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from specc.ir.ops import NodeBase, Shape
 
 Params = dict[str, np.ndarray]
 Shapes = list[tuple[int, ...]]
@@ -33,11 +38,19 @@ class Kernel:
     ``backward`` *accumulates* into ``grads`` (``grads[k] += ...``) rather than
     returning fresh arrays, because the executor hands out views into a single
     flat gradient buffer and a caller may sum several backward passes there.
-    ``grads`` must hold an array for every name in ``param_names``.
+    ``grads`` must hold an array for every parameter the op declares.
+
+    A subclass reads its arguments off ``node`` in its constructor (the one
+    place a kernel turns IR fields into what its loops use).
     """
 
-    param_names: tuple[str, ...] = ()
-    state_names: tuple[str, ...] = ()
+    def __init__(
+        self, node: NodeBase, sizes: Mapping[str, int] | None = None, dtype: Any = np.float32
+    ) -> None:
+        self.node = node
+        self.sizes = dict(sizes or {})
+        self.dtype = float_dtype(dtype)
+
     #: True when ``forward`` always returns a new array that its cache does not hold,
     #: so the executor may let the next op (or the loss) overwrite it.
     fresh_output: bool = False
@@ -74,21 +87,39 @@ class Kernel:
                 if a is not None and a.size >= POOL_MIN_SIZE:
                     self._pool.give(a)
 
+    # The op's declaration, bound to concrete input feature dims: for a kernel used on
+    # its own (tests, benchmarks). The executor reads the same declaration off the IR.
+
     def param_shapes(self, in_shapes: Shapes) -> dict[str, tuple[int, ...]]:
         """Shapes of the trainable parameters, given per-example input feature dims."""
-        return {}
+        return self._bound(self.node.param_shapes(_feature_shapes(in_shapes)))
 
     def state_shapes(self, in_shapes: Shapes) -> dict[str, tuple[int, ...]]:
         """Shapes of the non-trainable buffers (e.g. running statistics)."""
-        return {}
+        return self._bound(self.node.state_shapes(_feature_shapes(in_shapes)))
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(self.node.param_shapes(_feature_shapes([(1,)])))
 
     def init_params(self, in_shapes: Shapes, rng: np.random.Generator, dtype: Any) -> Params:
         """Fresh trainable parameters; ``rng`` is the only source of randomness."""
-        return {}
+        shapes = self.param_shapes(in_shapes)
+        return self.node.init_params(shapes, rng, float_dtype(dtype))
 
     def init_state(self, in_shapes: Shapes, dtype: Any) -> Params:
         """Fresh buffers; deterministic, so a reset never depends on a seed."""
-        return {}
+        return self.node.init_state(self.state_shapes(in_shapes), float_dtype(dtype))
+
+    def _size(self, value: int | str) -> int:
+        """A size argument of the node, bound: a number, or a symbol such as vocab."""
+        return self.sizes[value] if isinstance(value, str) else int(value)
+
+    def _bound(self, shapes: dict[str, tuple]) -> dict[str, tuple[int, ...]]:
+        return {
+            k: tuple(self.sizes[d] if isinstance(d, str) else d for d in v)
+            for k, v in shapes.items()
+        }
 
     def forward(
         self,
@@ -134,8 +165,15 @@ class Kernel:
         the arrays in it that this kernel alone allocated."""
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-        return f"{type(self).__name__}({args})"
+        return f"{type(self).__name__}({self.node.op}: {self.node.name})"
+
+
+def _feature_shapes(in_shapes: Shapes) -> list[Shape]:
+    """Per-example feature dims as IR shapes: () is token ids, (n,) a sequence of n."""
+    return [
+        Shape(dims=("B", "T", *dims), ids=not dims) if len(dims) <= 1 else Shape(dims=dims)
+        for dims in in_shapes
+    ]
 
 
 class BufferPool:

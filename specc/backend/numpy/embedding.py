@@ -15,12 +15,11 @@ from specc.backend.numpy.base import (
     POOL_MIN_SIZE,
     Kernel,
     Params,
-    Shapes,
-    float_dtype,
     ids_in_range,
     token_rows,
 )
 from specc.backend.numpy.blas import gemm
+from specc.ir import ops
 
 
 def _check_ids(ids: np.ndarray, vocab: int, op: str) -> None:
@@ -43,19 +42,12 @@ _ONE_HOT_CHUNK = 1 << 18
 class Embedding(Kernel):
     """Row lookup ``E[ids]``: ids (B, T) -> (B, T, dim)."""
 
-    param_names = ("E",)
     fresh_output = True
 
-    def __init__(self, vocab: int, dim: int) -> None:
-        self.vocab = int(vocab)
-        self.dim = int(dim)
-
-    def param_shapes(self, in_shapes: Shapes) -> dict[str, tuple[int, ...]]:
-        return {"E": (self.vocab, self.dim)}
-
-    def init_params(self, in_shapes: Shapes, rng: np.random.Generator, dtype: Any) -> Params:
-        # N(0, 1), as torch.nn.Embedding: rows start at unit scale per feature.
-        return {"E": rng.standard_normal((self.vocab, self.dim)).astype(float_dtype(dtype))}
+    def __init__(self, node: ops.Embedding, sizes: Any = None, dtype: Any = np.float32) -> None:
+        super().__init__(node, sizes, dtype)
+        self.vocab = self._size("vocab")
+        self.dim = self._size(node.dim)
 
     def forward(
         self,
@@ -119,24 +111,15 @@ class Embedding(Kernel):
 class OneHot(Kernel):
     """ids (B, T) -> (B, T, vocab) indicator vectors; nothing to learn.
 
-    There are no parameters to take a dtype from, so the float type is a
-    constructor argument, also adopted from ``init_params``/``init_state``
-    when the executor calls them with its run dtype.
+    There are no parameters to take a dtype from: it computes in the
+    network's dtype, given to the constructor.
     """
 
     fresh_output = True
 
-    def __init__(self, vocab: int, dtype: Any = np.float32) -> None:
-        self.vocab = int(vocab)
-        self.dtype = float_dtype(dtype)
-
-    def init_params(self, in_shapes: Shapes, rng: np.random.Generator, dtype: Any) -> Params:
-        self.dtype = float_dtype(dtype)
-        return {}
-
-    def init_state(self, in_shapes: Shapes, dtype: Any) -> Params:
-        self.dtype = float_dtype(dtype)
-        return {}
+    def __init__(self, node: ops.OneHot, sizes: Any = None, dtype: Any = np.float32) -> None:
+        super().__init__(node, sizes, dtype)
+        self.vocab = self._size("vocab")
 
     def forward(
         self,

@@ -1,7 +1,7 @@
-"""NumPy op kernels: forward and backward for every op a spec can use.
+"""The fast backend's kernels by op name: forward and backward for every op a spec can use.
 
-``KERNELS`` maps an op name in the IR to the kernel class the executor
-constructs with the op's keyword arguments. Losses are plain functions.
+``KERNELS`` maps an op name in the IR to the kernel class the executor builds
+from the IR node (``cls(node, sizes, dtype)``). Losses are plain functions.
 """
 
 from __future__ import annotations
@@ -12,7 +12,18 @@ from specc.backend.numpy.embedding import Embedding, OneHot
 from specc.backend.numpy.layers import Add, Concat, Dense, Dropout
 from specc.backend.numpy.losses import mse, softmax_cross_entropy
 from specc.backend.numpy.norm import BatchNorm
-from specc.backend.numpy.rnn import RNN, RNN_ACTIVATIONS
+from specc.backend.numpy.rnn import RNN
+
+
+class Identity(Kernel):
+    """`a = b`: a second name for a value."""
+
+    def forward(self, params, state, xs, mask, train, rng, inplace=False):
+        return xs[0], None
+
+    def backward(self, params, cache, dy, grads, inplace=False, fresh_grads=False):
+        return [dy]
+
 
 KERNELS: dict[str, type[Kernel]] = {
     "embedding": Embedding,
@@ -28,18 +39,19 @@ KERNELS: dict[str, type[Kernel]] = {
     "dropout": Dropout,
     "concat": Concat,
     "add": Add,
+    "identity": Identity,
 }
 
 __all__ = [
     "KERNELS",
     "RNN",
-    "RNN_ACTIVATIONS",
     "Add",
     "BatchNorm",
     "Concat",
     "Dense",
     "Dropout",
     "Embedding",
+    "Identity",
     "Kernel",
     "LeakyReLU",
     "OneHot",

@@ -9,52 +9,29 @@ import numpy as np
 from specc.backend.numpy.base import (
     Kernel,
     Params,
-    Shapes,
     colsum,
-    feature_dim,
-    float_dtype,
     from_rows,
     token_rows,
 )
 from specc.backend.numpy.blas import gemm
-from specc.ir.init import linear_params
+from specc.ir import ops
 
 
 class Dense(Kernel):
     """``x @ W + b`` on the last axis of (..., N); N is learnt from ``in_shapes``.
-
-    ``in_features`` is optional and only cross-checked, so a spec that states it
-    catches a shape mismatch at build time rather than as a matmul error.
 
     (B, T, N) inputs are multiplied as one (B*T, N) matrix: a 3-D ``@`` would
     be B separate small matrix products.
     """
 
     fresh_output = True
+    #: Its product can be made a block of rows at a time (see specc.backend.numpy.fusion).
+    projects_rows = True
 
-    def __init__(self, units: int, bias: bool = True, in_features: int | None = None) -> None:
-        if int(units) <= 0:
-            raise ValueError(f"dense units must be positive, got {units}")
-        self.units = int(units)
-        self.bias = bool(bias)
-        self.in_features = None if in_features is None else int(in_features)
-        self.param_names = ("W", "b") if self.bias else ("W",)
-
-    def _n_in(self, in_shapes: Shapes) -> int:
-        n = feature_dim(in_shapes)
-        if self.in_features is not None and self.in_features != n:
-            raise ValueError(f"dense declared in_features={self.in_features} but input has {n}")
-        return n
-
-    def param_shapes(self, in_shapes: Shapes) -> dict[str, tuple[int, ...]]:
-        n = self._n_in(in_shapes)
-        shapes = {"W": (n, self.units)}
-        if self.bias:
-            shapes["b"] = (self.units,)
-        return shapes
-
-    def init_params(self, in_shapes: Shapes, rng: np.random.Generator, dtype: Any) -> Params:
-        return linear_params(self._n_in(in_shapes), self.units, self.bias, rng, float_dtype(dtype))
+    def __init__(self, node: ops.Dense, sizes: Any = None, dtype: Any = np.float32) -> None:
+        super().__init__(node, sizes, dtype)
+        self.units = self._size(node.units)
+        self.bias = node.bias
 
     def forward(
         self,
@@ -130,10 +107,9 @@ class Dense(Kernel):
 class Dropout(Kernel):
     """Inverted dropout: scale kept units by 1/(1-p) in training so eval is the identity."""
 
-    def __init__(self, p: float = 0.5) -> None:
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout p must be in [0, 1), got {p}")
-        self.p = float(p)
+    def __init__(self, node: ops.Dropout, sizes: Any = None, dtype: Any = np.float32) -> None:
+        super().__init__(node, sizes, dtype)
+        self.p = node.p
 
     def forward(
         self,

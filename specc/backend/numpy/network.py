@@ -1,11 +1,8 @@
-"""The executor: a network built from a checked, size-bound model IR.
+"""The fast backend's executor: a network built from a checked, size-bound model IR.
 
-Parameters, their gradients and (later) optimizer state live in flat arrays;
-`params` and `grads` hand out named views into them, so one clip norm and one
-optimizer update cover every parameter, while users still read and write
-`net.params["rnn.W_hh"]` like any array. Forward runs the nodes in dataflow
-order; backward runs them in reverse, summing gradients where a value feeds
-several nodes.
+Parameters and the public API come from `specc.backend.graph.Network`. Forward
+runs the nodes in dataflow order; backward runs them in reverse, summing
+gradients where a value feeds several nodes.
 
 `forward` and `backward_flat` (the training step) take a fast path that
 computes exactly the same numbers with less memory traffic:
@@ -15,25 +12,28 @@ computes exactly the same numbers with less memory traffic:
   else holds is overwritten in place, and each cache is consumed once;
 * big arrays come from a `BufferPool` that dead arrays return to, so a
   steady training loop allocates (and page-faults) almost nothing;
-* ``batchnorm -> leaky_relu | relu | tanh`` runs as one blocked operation
-  (see `_plan`), forward and backward.
+* ``batchnorm -> leaky_relu | relu | tanh`` (and the dense layer after it)
+  runs as one blocked operation, forward and backward (see
+  specc.backend.numpy.fusion).
 
-`_run` without ``keep`` (what diagnostics use) keeps every value and cache and
+`_run` without ``keep`` (what `trace` uses) keeps every value and cache and
 overwrites nothing. Values may be time-major views (kernels.base.token_rows);
 `forward` returns C-ordered arrays.
 """
 
 from __future__ import annotations
 
-import zlib
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
+from specc.backend.graph import Loss
+from specc.backend.graph import Network as GraphNetwork
 from specc.backend.numpy.base import BufferPool, Params
-from specc.backend.numpy.kernels import KERNELS, Kernel, mse, softmax_cross_entropy
-from specc.errors import SpecError
-from specc.frontend.passes.shapes import param_shapes
+from specc.backend.numpy.fusion import plan_fusion
+from specc.backend.numpy.kernels import KERNELS, Kernel
+from specc.backend.numpy.losses import mse, softmax_cross_entropy
 from specc.ir.ops import NodeBase
 from specc.ir.spec import Model
 
@@ -49,132 +49,25 @@ class _Fused:
         self.cache = cache
 
 
-class _Identity(Kernel):
-    """`a = b`: a second name for a value."""
+class Network(GraphNetwork):
+    """The fast backend's network: the graph run with fusion, donation and pooling."""
 
-    def forward(self, params, state, xs, mask, train, rng, inplace=False):
-        return xs[0], None
-
-    def backward(self, params, cache, dy, grads, inplace=False, fresh_grads=False):
-        return [dy]
-
-
-def make_kernel(node: NodeBase, sizes: dict[str, int], dtype: np.dtype) -> Kernel:
-    """The kernel of one IR node, from its typed arguments."""
-    op = node.op
-    if op == "identity":
-        return _Identity()
-    cls = KERNELS[op]
-    if op == "embedding":
-        return cls(vocab=sizes["vocab"], dim=node.dim)
-    if op == "one_hot":
-        return cls(vocab=sizes["vocab"], dtype=dtype)
-    if op == "rnn":
-        act = node.activation
-        return cls(
-            hidden=node.hidden,
-            activation=act.name,
-            slope=act.leak,
-            init=node.init,
-            reverse=node.reverse,
-            return_last=node.return_ == "last",
-        )
-    if op == "batchnorm":
-        return cls(eps=node.eps, momentum=node.momentum, affine=node.affine)
-    if op == "leaky_relu":
-        return cls(slope=node.slope)
-    if op == "dense":
-        return cls(units=node.units, bias=node.bias)
-    if op == "dropout":
-        return cls(p=node.p)
-    return cls()
-
-
-def node_seed(seed: int, name: str) -> np.random.Generator:
-    """Each node draws from its own stream, so renaming or adding one node
-    leaves every other node's initial weights unchanged."""
-    return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
-
-
-class Network:
-    """A model ready to run: kernels, parameters, buffers, and the graph order."""
+    backend = "numpy"
+    KERNELS: ClassVar[Mapping[str, type]] = KERNELS
+    LOSSES: ClassVar[Mapping[str, Loss]] = {"cross_entropy": softmax_cross_entropy, "mse": mse}
 
     def __init__(self, model: Model, seed: int = 0, dtype: str | np.dtype = "float32") -> None:
-        self.model = model
-        self.dtype = np.dtype(dtype)
-        if self.dtype.kind != "f":
-            raise SpecError(f"dtype must be a float type such as float32, got {dtype}")
-        self.seed = seed
-        self._check_bound()
-        self.kernels: dict[str, Kernel] = {
-            n.name: make_kernel(n, model.sizes, self.dtype) for n in model.nodes
-        }
+        super().__init__(model, seed, dtype)
         self._pool = BufferPool()
         for kernel in self.kernels.values():
             kernel._pool = self._pool
-        self._node_params: dict[str, dict[str, np.ndarray]] = {}
-        self._node_grads: dict[str, dict[str, np.ndarray]] = {}
-        self._node_state: dict[str, dict[str, np.ndarray]] = {}
-        self._allocate()
-        self.rng = np.random.default_rng([seed, 1])  # dropout's stream
         self._time_axis = {n.name: self._has_time(n) for n in model.nodes}
         self._plan()
 
     # ----- construction ------------------------------------------------------------
 
-    def _check_bound(self) -> None:
-        for node in self.model.nodes:
-            for pname, shape in param_shapes(self.model, node).items():
-                for d in shape:
-                    if isinstance(d, str):
-                        raise SpecError(
-                            f"size '{d}' of {node.name}.{pname} is not bound; "
-                            f"pass sizes={{'{d}': N}} when building model '{self.model.name}'"
-                        )
-
-    def _in_shapes(self, node: NodeBase) -> list[tuple[int, ...]]:
-        out = []
-        for name in node.inputs:
-            dims = self.model.shape_of(name).dims
-            out.append(tuple(d if isinstance(d, int) else 1 for d in dims))
-        return out
-
     def _has_time(self, node: NodeBase) -> bool:
         return any(self.model.shape_of(n).has_time for n in node.inputs)
-
-    def _allocate(self) -> None:
-        layout: list[tuple[str, str, tuple[int, ...], np.ndarray]] = []
-        for node in self.model.nodes:
-            kernel = self.kernels[node.name]
-            ins = self._in_shapes(node)
-            init = kernel.init_params(ins, node_seed(self.seed, node.name), self.dtype)
-            for pname in kernel.param_names:
-                if pname in init:
-                    layout.append((node.name, pname, init[pname].shape, init[pname]))
-            self._node_state[node.name] = {
-                k: np.ascontiguousarray(v, dtype=self.dtype)
-                for k, v in kernel.init_state(ins, self.dtype).items()
-            }
-        total = sum(int(np.prod(shape)) for _, _, shape, _ in layout)
-        self.flat_params = np.zeros(total, dtype=self.dtype)
-        self.flat_grads = np.zeros(total, dtype=self.dtype)
-        self.params: dict[str, np.ndarray] = {}
-        self.param_slices: dict[str, slice] = {}
-        offset = 0
-        for node_name, pname, shape, value in layout:
-            size = int(np.prod(shape))
-            view = self.flat_params[offset : offset + size].reshape(shape)
-            view[...] = value
-            gview = self.flat_grads[offset : offset + size].reshape(shape)
-            self._node_params.setdefault(node_name, {})[pname] = view
-            self._node_grads.setdefault(node_name, {})[pname] = gview
-            key = f"{node_name}.{pname}"
-            self.params[key] = view
-            self.param_slices[key] = slice(offset, offset + size)
-            offset += size
-        self.state: dict[str, np.ndarray] = {
-            f"{node}.{k}": v for node, bufs in self._node_state.items() for k, v in bufs.items()
-        }
 
     def _plan(self) -> None:
         """Everything the run loops look up per node, resolved once.
@@ -197,89 +90,21 @@ class Network:
             )
             for n in nodes
         ]
-        self._inputs = {i.name for i in self.model.inputs}
         readers: dict[str, list[int]] = {}
         for i, n in enumerate(nodes):
             for src in n.inputs:
                 readers.setdefault(src, []).append(i)
         self._readers = readers
         self._last_use = {src: idx[-1] for src, idx in readers.items()}
-        outputs = set(self.model.outputs)
         self._step_of = {step[0]: step for step in self._steps}
-        self._nodes = {n.name: n for n in nodes}
-        # batchnorm -> (leaky_relu | relu | tanh): fast runs apply the op inside the
-        # batchnorm, a block of rows at a time, and differentiate both in one go.
-        self._fusion: dict[str, str] = {}
-        for n in nodes:
-            act = nodes[readers[n.name][0]] if len(readers.get(n.name, ())) == 1 else None
-            if (
-                n.op == "batchnorm"
-                and act is not None
-                and len(act.inputs) == 1
-                and getattr(self.kernels[act.name], "fusable", False)
-                and n.name not in outputs
-                and self._time_axis[n.name] == self._time_axis[act.name]
-            ):
-                self._fusion[n.name] = act.name
-        self._fused_ops = set(self._fusion.values())
-        # ... -> dense: a run that keeps no caches also does the dense layer inside the
-        # batchnorm, block by block, so the normalised values stay in cache.
-        self._projection: dict[str, str] = {}
-        for bn, act in self._fusion.items():
-            dense = nodes[readers[act][0]] if len(readers.get(act, ())) == 1 else None
-            if (
-                dense is not None
-                and dense.op == "dense"
-                and len(dense.inputs) == 1
-                and act not in outputs
-                and self._time_axis[act] == self._time_axis[dense.name]
-            ):
-                self._projection[bn] = dense.name
-        self._fused_ops |= set(self._projection.values())
-        # The same chain backward: the dense layer makes its weight gradients only,
-        # and the batchnorm the gradient at the dense layer's input, block by block.
-        self._back_projection = {dense: self._fusion[bn] for bn, dense in self._projection.items()}
-        self._donatable = {
-            n.name
-            for n in nodes
-            if self.kernels[n.name].fresh_output
-            and len(readers.get(n.name, ())) == 1
-            and len(nodes[readers[n.name][0]].inputs) == 1
-            and n.name not in outputs
-        }
+        fusion = plan_fusion(self.model, self.kernels, readers, self._time_axis)
+        self._fusion = fusion.epilogue
+        self._projection = fusion.projection
+        self._back_projection = fusion.back_projection
+        self._fused_ops = fusion.fused_ops
+        self._donatable = fusion.donatable
 
     # ----- running ------------------------------------------------------------
-
-    @property
-    def param_count(self) -> int:
-        return int(self.flat_params.size)
-
-    def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
-        values: dict[str, np.ndarray] = {}
-        for inp in self.model.inputs:
-            if inp.name not in inputs:
-                raise ValueError(
-                    f"model '{self.model.name}' needs input '{inp.name}' "
-                    f"(got {', '.join(inputs) or 'none'})"
-                )
-            x = np.asarray(inputs[inp.name])
-            if inp.type == "tokens":
-                if x.ndim != 2 or x.dtype.kind not in "iu":
-                    raise ValueError(
-                        f"input '{inp.name}' takes integer token ids of shape (B, T), "
-                        f"got {x.dtype} {x.shape}"
-                    )
-                x = x.astype(np.int64, copy=False)
-            else:
-                want = 3 if inp.type == "sequence" else 2
-                if x.ndim != want or x.shape[-1] != inp.size:
-                    raise ValueError(
-                        f"input '{inp.name}' takes floats of shape "
-                        f"{'(B, T, ' if want == 3 else '(B, '}{inp.size}), got {x.shape}"
-                    )
-                x = x.astype(self.dtype, copy=False)
-            values[inp.name] = x
-        return values
 
     def _run(
         self,
@@ -354,20 +179,6 @@ class Network:
         else:
             self.kernels[name].release(cache)
 
-    def load(self, params: dict[str, Any], state: dict[str, Any] | None = None) -> None:
-        """Copy weights (and buffers) in by name, into the live arrays."""
-        for key, value in params.items():
-            self.params[key][...] = value
-        for key, value in (state or {}).items():
-            self.state[key][...] = value
-
-    def astype(self, dtype: str | np.dtype) -> Network:
-        """A copy computing in another dtype, e.g. float64 for gradients that
-        fall below float32's range."""
-        copy = Network(self.model, seed=self.seed, dtype=dtype)
-        copy.load(self.params, self.state)
-        return copy
-
     def scores(
         self, inputs: dict[str, Any], mask: np.ndarray | None = None, train: bool = False
     ) -> np.ndarray:
@@ -389,11 +200,6 @@ class Network:
         # users get plain C-ordered arrays.
         return {name: np.ascontiguousarray(values[name]) for name in outputs}
 
-    def _loss_kind(self, targets: np.ndarray, loss: str | None) -> str:
-        if loss is not None:
-            return loss
-        return "cross_entropy" if np.asarray(targets).dtype.kind in "iu" else "mse"
-
     def backward_flat(
         self,
         inputs: dict[str, Any],
@@ -405,18 +211,8 @@ class Network:
     ) -> float:
         """Loss and gradients into `flat_grads` (zeroed first); the training loop's
         fast path. Cross-entropy on a softmax output starts from the logits."""
-        out_name = output or self.model.outputs[0]
-        kind = self._loss_kind(targets, loss)
-        out_node = self._nodes.get(out_name)
-        if out_node is None and out_name not in self._inputs:
-            self.model.node(out_name)  # raises the model's own error for an unknown name
+        kind, out_name, start = self._loss_start(targets, loss, output)
         fused = kind == "cross_entropy"
-        if fused and (out_node is None or out_node.op != "softmax"):
-            raise ValueError(
-                f"cross_entropy needs a softmax output; '{out_name}' is "
-                f"{out_node.op if out_node else 'an input'}"
-            )
-        start = out_node.inputs[0] if fused else out_name
         values, caches = self._run(
             inputs, train, mask, stop_before=out_name if fused else None, keep={start}
         )
@@ -496,37 +292,3 @@ class Network:
                 else:
                     grads_in[src] = prev + dx
                     owned.add(src)
-
-    def vjp(
-        self,
-        inputs: dict[str, Any],
-        upstream: dict[str, np.ndarray],
-        mask: np.ndarray | None = None,
-        train: bool = True,
-    ) -> dict[str, np.ndarray]:
-        """Forward, then backward from arbitrary output gradients into `flat_grads`.
-
-        Gradient checks use this with a random upstream gradient, which catches
-        errors an all-ones gradient (or a loss alone) would hide."""
-        values, caches = self._run(inputs, train, mask)
-        self._backward(caches, upstream)
-        return {name: np.ascontiguousarray(values[name]) for name in self.model.outputs}
-
-    def loss_and_grads(
-        self,
-        inputs: dict[str, Any],
-        targets: Any,
-        mask: np.ndarray | None = None,
-        loss: str | None = None,
-        train: bool = True,
-    ) -> tuple[float, dict[str, np.ndarray]]:
-        """Mean loss over all target positions (nats) and a gradient per parameter.
-
-        Integer targets mean cross-entropy, float targets mean squared error.
-        The gradients are fresh copies keyed like `params`.
-        """
-        value = self.backward_flat(inputs, np.asarray(targets), mask, loss, train=train)
-        return value, {
-            k: self.flat_grads[s].reshape(self.params[k].shape).copy()
-            for k, s in self.param_slices.items()
-        }

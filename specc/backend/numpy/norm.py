@@ -15,16 +15,14 @@ import numpy as np
 from specc.backend.numpy.base import (
     Kernel,
     Params,
-    Shapes,
     colsum,
     colsum_product,
-    feature_dim,
-    float_dtype,
     from_rows,
     positional_weights,
     row_blocks,
     token_rows,
 )
+from specc.ir import ops
 
 if TYPE_CHECKING:  # a kernel does not import another kernel to run
     from specc.backend.numpy.layers import Dense
@@ -33,34 +31,15 @@ if TYPE_CHECKING:  # a kernel does not import another kernel to run
 class BatchNorm(Kernel):
     """Normalise (B, T, N) or (B, N) per feature; batch statistics in train, running in eval."""
 
-    state_names = ("running_mean", "running_var")
     fresh_output = True
+    #: Applies a `fusable` op to its output on the way (see specc.backend.numpy.fusion).
+    takes_epilogue = True
 
-    def __init__(self, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True) -> None:
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"batchnorm momentum must be in [0, 1], got {momentum}")
-        self.eps = float(eps)
-        self.momentum = float(momentum)
-        self.affine = bool(affine)
-        self.param_names = ("gamma", "beta") if self.affine else ()
-
-    def param_shapes(self, in_shapes: Shapes) -> dict[str, tuple[int, ...]]:
-        n = feature_dim(in_shapes)
-        return {"gamma": (n,), "beta": (n,)} if self.affine else {}
-
-    def state_shapes(self, in_shapes: Shapes) -> dict[str, tuple[int, ...]]:
-        n = feature_dim(in_shapes)
-        return {"running_mean": (n,), "running_var": (n,)}
-
-    def init_params(self, in_shapes: Shapes, rng: np.random.Generator, dtype: Any) -> Params:
-        if not self.affine:
-            return {}
-        n, dt = feature_dim(in_shapes), float_dtype(dtype)
-        return {"gamma": np.ones(n, dtype=dt), "beta": np.zeros(n, dtype=dt)}
-
-    def init_state(self, in_shapes: Shapes, dtype: Any) -> Params:
-        n, dt = feature_dim(in_shapes), float_dtype(dtype)
-        return {"running_mean": np.zeros(n, dtype=dt), "running_var": np.ones(n, dtype=dt)}
+    def __init__(self, node: ops.BatchNorm, sizes: Any = None, dtype: Any = np.float32) -> None:
+        super().__init__(node, sizes, dtype)
+        self.eps = node.eps
+        self.momentum = node.momentum
+        self.affine = node.affine
 
     def forward(
         self,

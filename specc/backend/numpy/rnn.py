@@ -22,18 +22,10 @@ from typing import Any
 import numpy as np
 
 from specc.backend.numpy import blas
-from specc.backend.numpy.base import (
-    BLOCK_SIZE,
-    Kernel,
-    Params,
-    Shapes,
-    feature_dim,
-    float_dtype,
-)
+from specc.backend.numpy.activations import activate, derivative_from_output
+from specc.backend.numpy.base import BLOCK_SIZE, Kernel, Params
 from specc.backend.numpy.blas import gemm, row_addresses, step_product, takes_step
-from specc.ir.init import RNN_INITS, rnn_params
-
-RNN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu")
+from specc.ir import ops
 
 #: Backward makes the products over all steps on a second thread (see `RNN.backward`)
 #: from this much work (multiply-adds), in chunks of at least this many rows.
@@ -79,64 +71,24 @@ class RNN(Kernel):
     ``reverse`` is implemented by flipping time once on the way in and once on
     the way out, so the loop itself always runs forwards and BPTT backwards.
 
-    Diagnostics: set ``record_dh`` to a list and every backward stores the
-    per-step norm of dL/dh_t (including what arrives through time) in
-    ``last_dh_norms`` (indexed by original t) and appends it to the list.
+    Observing: while ``watch`` is set (see `Network.backward`), every backward
+    hands it dL/dh_t, the whole gradient at each hidden state (what arrives
+    through time included), as (B, T, H) in the original time order, zero at
+    padded steps. It is made after BPTT, so the time loop never pays for it.
     """
 
-    param_names = ("W_xh", "W_hh", "b")
-
-    def __init__(
-        self,
-        hidden: int,
-        activation: str = "tanh",
-        slope: float = 0.01,
-        init: str = "default",
-        reverse: bool = False,
-        return_last: bool = False,
-    ) -> None:
-        if int(hidden) <= 0:
-            raise ValueError(f"rnn hidden size must be positive, got {hidden}")
-        if activation not in RNN_ACTIVATIONS:
-            raise ValueError(f"unknown rnn activation {activation!r}; expected {RNN_ACTIVATIONS}")
-        if init not in RNN_INITS:
-            raise ValueError(f"unknown rnn init {init!r}; expected one of {RNN_INITS}")
-        self.hidden = int(hidden)
-        self.activation = activation
-        self.slope = float(slope)
-        self.init = init
-        self.reverse = bool(reverse)
-        self.return_last = bool(return_last)
-        self.record_dh: list[np.ndarray] | None = None
-        self.last_dh_norms: np.ndarray | None = None
-
-    def param_shapes(self, in_shapes: Shapes) -> dict[str, tuple[int, ...]]:
-        n, h = feature_dim(in_shapes), self.hidden
-        return {"W_xh": (n, h), "W_hh": (h, h), "b": (h,)}
-
-    def init_params(self, in_shapes: Shapes, rng: np.random.Generator, dtype: Any) -> Params:
-        return rnn_params(self.init, feature_dim(in_shapes), self.hidden, rng, float_dtype(dtype))
+    def __init__(self, node: ops.Rnn, sizes: Any = None, dtype: Any = np.float32) -> None:
+        super().__init__(node, sizes, dtype)
+        self.hidden = self._size(node.hidden)
+        self.activation = node.activation.name
+        self.slope = node.activation.leak
+        self.reverse = node.reverse
+        self.return_last = node.return_ == "last"
+        self.watch: Callable[[np.ndarray], None] | None = None
 
     def _activate(self, out: np.ndarray, src: np.ndarray) -> None:
         """Apply the nonlinearity for one step, from ``src`` into ``out``."""
-        act = self.activation
-        if act == "tanh":
-            np.tanh(src, out=out)
-        elif act == "relu":
-            np.maximum(src, 0, out=out)
-        elif act == "sigmoid":
-            # 0.5 * (1 + tanh(x/2)) never overflows, unlike 1 / (1 + exp(-x)).
-            np.multiply(src, 0.5, out=out)
-            np.tanh(out, out=out)
-            out += 1
-            out *= 0.5
-        else:
-            # leaky: the larger of x and slope*x when slope <= 1, the smaller otherwise.
-            np.multiply(src, self.slope, out=out)
-            if self.slope <= 1.0:
-                np.maximum(out, src, out=out)
-            else:
-                np.minimum(out, src, out=out)
+        activate(self.activation, self.slope, src, out)
 
     def _needs_pre(self) -> bool:
         """Whether act'(pre) cannot be read off the output: only a negative leaky slope,
@@ -144,23 +96,9 @@ class RNN(Kernel):
         return self.activation == "leaky_relu" and self.slope < 0
 
     def _derivative(self, hs: np.ndarray, pre: np.ndarray | None, out: np.ndarray) -> None:
-        """act'(pre) for all steps at once, into ``out``, from the outputs ``hs``."""
-        act = self.activation
-        if act == "tanh":
-            np.multiply(hs, hs, out=out)
-            np.subtract(1, out, out=out)
-        elif act == "sigmoid":
-            np.subtract(1, hs, out=out)
-            out *= hs
-        else:
-            # relu and leaky (slope >= 0): the output is positive exactly where pre is.
-            np.greater(hs if pre is None else pre, 0, out=out, casting="unsafe")  # 1 or 0
-            slope = 0.0 if act == "relu" else self.slope
-            if 0.0 <= slope <= 1.0:
-                np.maximum(out, slope, out=out)  # 1 where positive, slope elsewhere
-            else:
-                out *= 1.0 - slope
-                out += slope
+        """act'(pre) for all steps at once, into ``out``, from the outputs ``hs`` (or from
+        ``pre`` itself where the output cannot tell its sign: see `_needs_pre`)."""
+        derivative_from_output(self.activation, self.slope, hs if pre is None else pre, out)
 
     def forward(
         self,
@@ -361,8 +299,8 @@ class RNN(Kernel):
                 begin * b_sz, stop * b_sz, stop == t_len, fresh_grads,
             )  # fmt: skip
 
-        record = isinstance(self.record_dh, list)
-        norms = np.zeros(t_len) if record else None
+        # What reaches each h_t from above, kept for `watch` where the loop overwrites it.
+        watched = None if self.watch is None else (dhs.copy() if dpre is dhs else dhs)
         carry = np.zeros((b_sz, hid), dtype=dt)  # dL/dh_t arriving from step t+1
         product = None
         # carry = g @ W_hh.T. At batch 1 numpy computes it as the column W_hh @ g.T,
@@ -393,8 +331,6 @@ class RNN(Kernel):
                 for t in reversed(range(start, stop)):
                     g = dpre[t]
                     add(dhs[t], carry, g)  # total dL/dh_t
-                    if norms is not None:
-                        norms[t] = np.linalg.norm(g if m is None else g * m[t])
                     multiply(g, d[t - start], g)
                     if t:  # dL/dh_0 is not needed: h_0 = 0 is no parameter
                         if column:
@@ -413,6 +349,8 @@ class RNN(Kernel):
                 job.exception()
         for job in pending:
             job.result()
+        if watched is not None:
+            self.watch(self._state_grads(watched, dpre, params["W_hh"], m))
         if not background:
             d_in = self._empty((n_in + 1, hid), dt)
             sequence_products(0, t_len)  # all but the input's gradient, made below
@@ -435,8 +373,17 @@ class RNN(Kernel):
             self._recycle(dpre)
         if inplace:
             self._recycle(xz, hs_all, pre, dy)
-
-        if norms is not None:
-            self.last_dh_norms = norms[::-1].copy() if self.reverse else norms
-            self.record_dh.append(self.last_dh_norms)
         return [dx]
+
+    def _state_grads(
+        self, upstream: np.ndarray, dpre: np.ndarray, w_hh: np.ndarray, m: np.ndarray | None
+    ) -> np.ndarray:
+        """dL/dh_t of every step (see `watch`): what reaches h_t from above plus what
+        step t+1 sends back through W_hh, as (B, T, H) in the original time order."""
+        dh = np.array(upstream, dtype=dpre.dtype)  # (T, B, H) in processing order
+        dh[:-1] += dpre[1:] @ w_hh.T.astype(dpre.dtype, copy=False)
+        if m is not None:
+            dh *= m
+        if self.reverse:
+            dh = dh[::-1]
+        return np.ascontiguousarray(dh.transpose(1, 0, 2))
