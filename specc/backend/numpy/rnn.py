@@ -77,6 +77,8 @@ class RNN(Kernel):
     padded steps. It is made after BPTT, so the time loop never pays for it.
     """
 
+    watch: Callable[[np.ndarray], None] | None = None
+
     def __init__(self, node: ops.Rnn, sizes: Any = None, dtype: Any = np.float32) -> None:
         super().__init__(node, sizes, dtype)
         self.hidden = self._size(node.hidden)
@@ -84,7 +86,6 @@ class RNN(Kernel):
         self.slope = node.activation.leak
         self.reverse = node.reverse
         self.return_last = node.return_ == "last"
-        self.watch: Callable[[np.ndarray], None] | None = None
 
     def _activate(self, out: np.ndarray, src: np.ndarray) -> None:
         """Apply the nonlinearity for one step, from ``src`` into ``out``."""
