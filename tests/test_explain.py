@@ -504,6 +504,17 @@ def test_unknown_model_and_task_are_user_errors():
         explain(str(SPECS / "missing.spec"))
 
 
+def test_spec_without_models_names_the_file(capsys, tmp_path):
+    from specc.cli import main
+
+    spec = tmp_path / "empty.spec"
+    spec.write_text("# nothing here yet\n")
+    assert main(["explain", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"{spec}: error: defines no model\n"
+    assert "<spec>" not in err
+
+
 def test_model_option_picks_one(capsys, tmp_path):
     spec = tmp_path / "two.spec"
     spec.write_text(SMALL)

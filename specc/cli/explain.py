@@ -297,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         reports = reports_from_spec(args.file, model, task, sizes)
     if not reports:
-        raise SpecError(f"{args.file} defines no model")
+        raise SpecError("defines no model", path=args.file)
 
     console = Console()
     view = unroll_view(reports, steps) if steps is not None else text_view(reports, ckpt)
