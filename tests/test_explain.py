@@ -21,6 +21,7 @@ from rich.console import Console
 
 import specc
 import specc.cli.explain as cmd
+import specc.explain.views as views
 from specc.errors import OptionError, SpecError
 from specc.explain.accounting import Count, analyse, optimizer_arrays
 from specc.explain.export import model_json, to_dot, to_mermaid
@@ -265,7 +266,7 @@ def test_count_polynomials():
     ],
 )
 def test_text_view_snapshot(spec, sizes, snapshot):
-    text = render(cmd.text_view([report_for(load_spec(spec), sizes)]))
+    text = render(views.text_view([report_for(load_spec(spec), sizes)]))
     assert max(len(line) for line in text.splitlines()) <= 80
     check_snapshot(snapshot, text)
 
@@ -279,13 +280,13 @@ def test_text_view_snapshot(spec, sizes, snapshot):
     ],
 )
 def test_unroll_snapshot(spec, steps, snapshot):
-    text = render(cmd.unroll_view([report_for(load_spec(spec))], steps))
+    text = render(views.unroll_view([report_for(load_spec(spec))], steps))
     assert max(len(line) for line in text.splitlines()) <= 80
     check_snapshot(snapshot, text)
 
 
 def test_text_view_content():
-    text = render(cmd.text_view([report_for(load_spec("tagger.spec"))]))
+    text = render(views.text_view([report_for(load_spec("tagger.spec"))]))
     assert "words" in text and "input : tokens" in text and "(B, T)" in text
     assert "concat ← fwd, bwd" in text  # multi-input nodes say where inputs come from
     assert "rnn(hidden=64, reverse=true) ← e" in text  # input not the row above
