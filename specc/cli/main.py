@@ -173,14 +173,14 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def _diagnose_args(sub: argparse._SubParsersAction) -> None:
-    from specc.diagnose.view import add_parser
+    from specc.cli.diagnose import add_parser
 
     add_parser(sub)
 
 
 @command(_diagnose_args)
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from specc.diagnose.view import run
+    from specc.cli.diagnose import run
 
     return run(args)
 
