@@ -21,6 +21,7 @@ from rich.console import Console
 
 import specc
 import specc.cli.explain as cmd
+import specc.explain.views as views
 from specc.errors import OptionError, SpecError
 from specc.explain.accounting import Count, analyse, optimizer_arrays
 from specc.explain.export import model_json, to_dot, to_mermaid
@@ -265,7 +266,7 @@ def test_count_polynomials():
     ],
 )
 def test_text_view_snapshot(spec, sizes, snapshot):
-    text = render(cmd.text_view([report_for(load_spec(spec), sizes)]))
+    text = render(views.text_view([report_for(load_spec(spec), sizes)]))
     assert max(len(line) for line in text.splitlines()) <= 80
     check_snapshot(snapshot, text)
 
@@ -279,13 +280,13 @@ def test_text_view_snapshot(spec, sizes, snapshot):
     ],
 )
 def test_unroll_snapshot(spec, steps, snapshot):
-    text = render(cmd.unroll_view([report_for(load_spec(spec))], steps))
+    text = render(views.unroll_view([report_for(load_spec(spec))], steps))
     assert max(len(line) for line in text.splitlines()) <= 80
     check_snapshot(snapshot, text)
 
 
 def test_text_view_content():
-    text = render(cmd.text_view([report_for(load_spec("tagger.spec"))]))
+    text = render(views.text_view([report_for(load_spec("tagger.spec"))]))
     assert "words" in text and "input : tokens" in text and "(B, T)" in text
     assert "concat ← fwd, bwd" in text  # multi-input nodes say where inputs come from
     assert "rnn(hidden=64, reverse=true) ← e" in text  # input not the row above
@@ -502,6 +503,17 @@ def test_unknown_model_and_task_are_user_errors():
         explain(str(SPECS / "char_rnn.spec"), "--task", "nope")
     with pytest.raises(SpecError):
         explain(str(SPECS / "missing.spec"))
+
+
+def test_spec_without_models_names_the_file(capsys, tmp_path):
+    from specc.cli import main
+
+    spec = tmp_path / "empty.spec"
+    spec.write_text("# nothing here yet\n")
+    assert main(["explain", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"{spec}: error: defines no model\n"
+    assert "<spec>" not in err
 
 
 def test_model_option_picks_one(capsys, tmp_path):

@@ -1,7 +1,8 @@
 """The `specc` command line: one module per command, one style.
 
-`main` parses the options and dispatches; each command module registers its
-options and its runner with `specc.cli.main.command`.
+Each command module (check, fmt, explain, run, generate, tag, diagnose) has
+`NAME`, `add_parser(sub)` and `run(args)`; `specc.cli.main.COMMANDS` lists
+them, and `main` parses the options, dispatches and maps errors to exit codes.
 """
 
 from specc.cli.main import entry, main

@@ -1,29 +1,21 @@
-"""`specc explain`: options, and the glue from a spec or checkpoint to a view.
+"""`specc explain`: its options, and which view of a spec or checkpoint they ask for.
 
-The CLI registers the command with :func:`add_parser` and runs it with
-:func:`run`; user errors are raised as `SpecError`/`OptionError` for the CLI
-to print (exit status 1).
+The reports and views themselves are built in `specc.explain.views`. User
+errors are raised as `SpecError`/`OptionError` for `specc.cli.main` to print
+(exit status 1).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import re
 from pathlib import Path
-from typing import Any
 
-from rich.console import Console, Group, RenderableType
-from rich.text import Text
-
-from specc.errors import CheckpointError, OptionError, SpecError
-from specc.explain.accounting import Report, analyse
-from specc.explain.export import to_dot, to_json, to_mermaid
-from specc.explain.text import WIDTH, checkpoint_view, model_view, op_text, shape_text
-from specc.explain.unroll import unroll_lines
+from specc.errors import OptionError, SpecError
 from specc.frontend.suggest import did_you_mean
 from specc.ir.ops import SIZE_SYMBOLS
-from specc.ir.spec import Task
+
+NAME = "explain"
 
 FORMATS = ("text", "json", "dot", "mermaid")
 MAX_UNROLL = 1_000_000
@@ -64,7 +56,7 @@ examples:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `specc explain` and its options."""
     p = sub.add_parser(
-        "explain",
+        NAME,
         help="show a model's computation graph, parameter counts and costs",
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -148,134 +140,28 @@ def parse_sizes(text: str | None) -> dict[str, int]:
 
 
 def is_checkpoint(path: str) -> bool:
+    """Checkpoints are told from specs by their suffix, as `specc run` writes them."""
     return Path(path).suffix.lower() == ".npz"
 
 
-# ----- building the reports -------------------------------------------------------
-
-
-def _task_for(program: Any, model: str) -> Task | None:
-    """The first task in the file that trains `model` (sets batch, T and optimizer)."""
-    for task in program.ir.tasks:
-        if task.model == model:
-            return task
-    return None
-
-
-def _data_sizes(program: Any, task: Task, notes: list[str]) -> dict[str, int]:
-    try:
-        from specc.train.prepare import task_sizes
-    except ImportError:
-        notes.append("this build cannot read sizes from a task's data yet; use --sizes")
-        return {}
-    return dict(task_sizes(program, task))
-
-
-def _check_name(option: str, kind: str, name: str, known: list[str], path: str) -> None:
-    if name in known:
-        return
-    have = ", ".join(known) if known else "none"
-    hint = did_you_mean(name, known)
-    raise OptionError(
-        f"{option}: {path} has no {kind} named '{name}' ({kind}s: {have})"
-        + (f"; {hint}" if hint else "")
-    )
-
-
-def reports_from_spec(
-    path: str, model: str | None = None, task: str | None = None, sizes: dict | None = None
-) -> list[Report]:
-    """One report per model to explain, sizes bound from the task's data and `sizes`."""
-    from specc.api import load
-
-    program = load(path)
-    sizes = dict(sizes or {})
-    notes: list[str] = []
-    if model is not None:
-        _check_name("--model", "model", model, program.models, path)
-    if task is not None:
-        _check_name("--task", "task", task, program.tasks, path)
-        chosen = program.task(task)
-        if model is not None and model != chosen.model:
-            raise OptionError(f"task '{chosen.name}' trains model '{chosen.model}', not '{model}'")
-        sizes = {**_data_sizes(program, chosen, notes), **sizes}
-        names = [chosen.model]
-    else:
-        chosen = None
-        names = [program.model(model).name] if model is not None else program.models
-    reports = []
-    for name in names:
-        bound = program.bound_model(name, sizes)
-        report = analyse(bound, chosen or _task_for(program, name))
-        report.notes.extend(notes)
-        reports.append(report)
-    return reports
-
-
-def load_checkpoint_report(path: str, model: str | None = None) -> tuple[Report, Any]:
-    """The report of a checkpoint's model, and the checkpoint itself."""
-    try:
-        from specc.train.checkpoint import load_checkpoint
-    except ImportError:
-        raise CheckpointError(path, "this build of specc cannot read checkpoints yet") from None
-    ckpt = load_checkpoint(path)
-    if model is not None and model != ckpt.model.name:
-        raise OptionError(f"the checkpoint holds model '{ckpt.model.name}', not '{model}'")
-    return analyse(ckpt.model, ckpt.task), ckpt
-
-
-# ----- views ------------------------------------------------------------------
-
-
-def text_view(reports: list[Report], ckpt: Any = None) -> RenderableType:
-    parts: list[RenderableType] = []
-    for i, report in enumerate(reports):
-        if i:
-            parts.append(Text(""))
-        parts.append(model_view(report))
-    if ckpt is not None:
-        parts += [Text(""), checkpoint_view(ckpt)]
-    return Group(*parts)
-
-
-def unroll_view(reports: list[Report], steps: int) -> RenderableType:
-    parts: list[RenderableType] = []
-    for report in reports:
-        model = report.model
-        for node in model.nodes:
-            if node.op != "rnn":
-                continue
-            if parts:
-                parts.append(Text(""))
-            x = model.shape_of(node.inputs[0])
-            title = Text(f"{model.name}.{node.name}", style="bold underline")
-            title.append(f" = {op_text(node)}", "")
-            parts.append(title)
-            parts.append(Text(f"{shape_text(x)} → {shape_text(node.shape)}", style="cyan"))
-            parts.append(Text(node.equation(), style="dim"))
-            parts.append(Text(""))
-            parts.append(Text("\n".join(unroll_lines(model, node, steps))))
-    if not parts:
-        names = ", ".join(f"'{r.model.name}'" for r in reports)
-        raise OptionError(f"--unroll: model {names} has no rnn to unroll")
-    return Group(*parts)
-
-
-def print_view(console: Console, view: RenderableType) -> None:
-    console.print(view, width=min(console.width, WIDTH), no_wrap=False)
-
-
-def save_svg(view: RenderableType, out: str, title: str) -> None:
-    recorder = Console(record=True, width=100, file=io.StringIO())
-    recorder.print(view, width=WIDTH)
-    try:
-        recorder.save_svg(out, title=title)
-    except OSError as exc:
-        raise OptionError(f"--svg: cannot write {out}: {exc.strerror or exc}") from None
+# ----- running -------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> int:
     """Explain a spec or checkpoint as the options ask; returns the exit status."""
+    from rich.console import Console
+
+    from specc.explain.export import to_dot, to_json, to_mermaid
+    from specc.explain.views import (
+        checkpoint_json,
+        load_checkpoint_report,
+        print_view,
+        reports_from_spec,
+        save_svg,
+        text_view,
+        unroll_view,
+    )
+
     sizes = parse_sizes(getattr(args, "sizes", None))
     fmt = getattr(args, "format", "text") or "text"
     steps = getattr(args, "unroll", None)
@@ -297,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         reports = reports_from_spec(args.file, model, task, sizes)
     if not reports:
-        raise SpecError(f"{args.file} defines no model")
+        raise SpecError("defines no model", path=args.file)
 
     console = Console()
     view = unroll_view(reports, steps) if steps is not None else text_view(reports, ckpt)
@@ -315,22 +201,3 @@ def run(args: argparse.Namespace) -> int:
     if svg:
         save_svg(view, svg, f"specc explain {Path(args.file).name}")
     return 0
-
-
-def checkpoint_json(ckpt: Any) -> dict[str, Any]:
-    import numpy as np
-
-    from specc.explain.text import running_stats
-
-    return {
-        "step": int(ckpt.step),
-        "metrics": ckpt.metrics,
-        "param_norms": {
-            k: float(np.linalg.norm(np.asarray(v, dtype=np.float64)))
-            for k, v in ckpt.params.items()
-        },
-        "running_stats": {
-            node: dict(zip(("mean_of_mean", "mean_of_var", "min_var", "max_var"), row, strict=True))
-            for node, row in running_stats(ckpt.state).items()
-        },
-    }

@@ -3,7 +3,8 @@
 `specc explain` shows a model's graph as a rich table (`text`), as JSON (the
 contract in interface.md), Graphviz DOT or a Mermaid flowchart (`export`),
 draws an rnn unrolled over time (`unroll`), and costs the model: parameters,
-memory and multiply-adds (`accounting`). `command` holds the CLI glue.
+memory and multiply-adds (`accounting`). `views` goes from a spec file or
+checkpoint to these reports and views; `specc.cli.explain` holds the options.
 """
 
 from specc.explain.accounting import Count, NodeInfo, Report, analyse
