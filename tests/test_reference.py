@@ -189,3 +189,21 @@ def test_training_on_the_reference_backend_follows_the_fast_one(tmp_path) -> Non
     }
     fast, ref = (runs[b].metrics for b in ("numpy", "reference"))
     assert fast["val"]["loss"] == pytest.approx(ref["val"]["loss"], rel=1e-4)
+
+
+def test_specc_run_takes_the_reference_backend(tmp_path, capsys) -> None:
+    """`specc run --backend reference` trains, saves a checkpoint the fast backend
+    reads, and the numbers follow the default backend's."""
+    from specc.cli import main
+    from specc.train.checkpoint import load_checkpoint
+
+    spec = "specs/adding.spec"
+    assert (
+        main(["run", spec, "--steps", "3", "--backend", "reference", "--out", str(tmp_path / "r")])
+        == 0
+    )
+    assert main(["run", spec, "--steps", "3", "--out", str(tmp_path / "n")]) == 0
+    assert "held-out" in capsys.readouterr().out
+    ref, fast = (load_checkpoint(tmp_path / d / "adding_150.npz") for d in ("r", "n"))
+    for key, value in fast.params.items():
+        np.testing.assert_allclose(ref.params[key], value, rtol=1e-4, atol=1e-6, err_msg=key)

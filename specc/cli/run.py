@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from specc.backend import BACKENDS, DEFAULT_BACKEND
 from specc.errors import OptionError, SpecError
 
 NAME = "run"
@@ -25,6 +26,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, metavar="N", help="train for N steps instead")
     p.add_argument("--seed", type=int, metavar="S", help="override the task's seed")
     p.add_argument("--out", metavar="DIR", help="where to write (default: runs/ beside the spec)")
+    p.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        default=DEFAULT_BACKEND,
+        help="what runs the model: numpy (fast, the default) or reference (every op "
+        "written to be read; slower, the same numbers)",
+    )
     p.add_argument(
         "--resume",
         metavar="CKPT",
@@ -62,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             out_dir=args.out,
             resume=args.resume,
             reporter=reporter_for(out),
+            backend=args.backend,
         )
     except SpecError as err:
         if err.path is None and type(err) in (SpecError, Diverged):

@@ -116,7 +116,7 @@ def unroll_view(reports: list[Report], steps: int) -> RenderableType:
     for report in reports:
         model = report.model
         for node in model.nodes:
-            if node.op != "rnn":
+            if not node.recurrent:
                 continue
             if parts:
                 parts.append(Text(""))
