@@ -78,7 +78,7 @@ class Program:
         """A network for one model on ``backend`` (`numpy`, the fast one, or
         `reference`, the readable one), parameters initialised from `seed`."""
         from specc.backend import build_network
-        from specc.train.memory import check_parameters_fit
+        from specc.frontend.passes.fits import check_parameters_fit
 
         bound = self.bound_model(model, sizes)
         diags = Diagnostics()

@@ -23,7 +23,7 @@ import specc
 import specc.cli.explain as cmd
 import specc.explain.views as views
 from specc.errors import OptionError, SpecError
-from specc.explain.accounting import Count, analyse, optimizer_arrays
+from specc.ir.accounting import Count, analyse, optimizer_arrays
 from specc.explain.export import model_json, to_dot, to_mermaid
 from specc.explain.unroll import unroll_lines
 

@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from specc.errors import SpecError
-from specc.frontend.passes.shapes import param_shapes, state_shapes
 from specc.ir.ops import NodeBase
 from specc.ir.spec import Model
 
@@ -92,7 +91,7 @@ class Network:
 
     def _check_bound(self) -> None:
         for node in self.model.nodes:
-            for pname, shape in param_shapes(self.model, node).items():
+            for pname, shape in self.model.param_shapes(node).items():
                 for d in shape:
                     if isinstance(d, str):
                         raise SpecError(
@@ -103,12 +102,12 @@ class Network:
     def _allocate(self) -> None:
         layout: list[tuple[str, str, np.ndarray]] = []
         for node in self.model.nodes:
-            shapes = param_shapes(self.model, node)
+            shapes = self.model.param_shapes(node)
             init = node.init_params(shapes, node_seed(self.seed, node.name), self.dtype)
             layout.extend((node.name, pname, init[pname]) for pname in shapes)
             bound = {
                 k: tuple(self.model.sizes.get(d, d) if isinstance(d, str) else d for d in v)
-                for k, v in state_shapes(self.model, node).items()
+                for k, v in self.model.state_shapes(node).items()
             }
             self._node_state[node.name] = {
                 k: np.ascontiguousarray(v, dtype=self.dtype)

@@ -7,10 +7,10 @@ memory and multiply-adds (`accounting`). `views` goes from a spec file or
 checkpoint to these reports and views; `specc.cli.explain` holds the options.
 """
 
-from specc.explain.accounting import Count, NodeInfo, Report, analyse
 from specc.explain.export import model_json, to_dot, to_json, to_mermaid
 from specc.explain.text import model_view
 from specc.explain.unroll import unroll_lines
+from specc.ir.accounting import Count, NodeInfo, Report, analyse
 
 __all__ = [
     "Count",

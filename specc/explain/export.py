@@ -1,6 +1,6 @@
 """Machine-readable views of the graph: JSON (the interface contract), DOT, Mermaid.
 
-All three are built from :class:`specc.explain.accounting.Report`, i.e. from
+All three are built from :class:`specc.ir.accounting.Report`, i.e. from
 the IR alone. DOT and Mermaid are written by hand: no graphviz package needed.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from specc.explain.accounting import BYTES_PER_SCALAR, Count, Report, optimizer_arrays
 from specc.explain.text import op_text, shape_text
+from specc.ir.accounting import BYTES_PER_SCALAR, Count, Report, optimizer_arrays
 
 # ----- json -------------------------------------------------------------------
 

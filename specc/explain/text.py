@@ -15,7 +15,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from specc.explain.accounting import (
+from specc.ir.accounting import (
     BYTES_PER_SCALAR,
     Count,
     Report,
@@ -25,7 +25,7 @@ from specc.explain.accounting import (
     task_steps,
 )
 from specc.ir.ops import NodeBase, Shape
-from specc.train.memory import human_bytes
+from specc.resources import human_bytes
 
 WIDTH = 80
 

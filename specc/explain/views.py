@@ -16,10 +16,10 @@ from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 from specc.errors import CheckpointError, OptionError
-from specc.explain.accounting import Report, analyse
 from specc.explain.text import WIDTH, checkpoint_view, model_view, op_text, shape_text
 from specc.explain.unroll import unroll_lines
 from specc.frontend.suggest import did_you_mean
+from specc.ir.accounting import Report, analyse
 from specc.ir.spec import Task
 
 # ----- building the reports -------------------------------------------------------

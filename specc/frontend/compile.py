@@ -14,12 +14,12 @@ from pathlib import Path
 from specc.errors import Diagnostics, SpecError
 from specc.frontend import surface as s
 from specc.frontend.lower import lower
+from specc.frontend.passes.fits import check_parameters_fit
 from specc.frontend.passes.resolve import resolve_file
 from specc.frontend.passes.shapes import check_task_fit, infer_shapes
 from specc.frontend.passes.validate import validate_input, validate_node, validate_task
 from specc.frontend.syntax import parse
 from specc.ir.spec import Model, Spec
-from specc.train.memory import check_parameters_fit
 
 MAX_SPEC_BYTES = 20_000_000
 

@@ -70,7 +70,7 @@ class Shape(BaseModel):
 
 @dataclass(frozen=True)
 class Cost:
-    """What one node costs, as symbolic counts (see specc.explain.accounting for the rules).
+    """What one node costs, as symbolic counts (see specc.ir.accounting for the rules).
 
     ``macs_token``: forward multiply-adds per time step of one sequence;
     ``macs_sequence``: forward multiply-adds once per sequence (ops on vectors);

@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal, Union, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from specc.errors import Span
-from specc.ir.ops import Node, Shape, Size
+from specc.ir.ops import Node, NodeBase, Shape, Size
 
 
 class _Checked(BaseModel):
@@ -48,6 +48,22 @@ class Model(_Checked):
             if n.name == name:
                 return n
         raise KeyError(name)
+
+    def param_shapes(self, node: NodeBase) -> dict[str, tuple]:
+        """The node's parameter shapes with the model's bound sizes filled in."""
+        ins = [self.shape_of(n) for n in node.inputs]
+        return {
+            k: tuple(self.sizes.get(d, d) if isinstance(d, str) else d for d in v)
+            for k, v in node.param_shapes(ins).items()
+        }
+
+    def state_shapes(self, node: NodeBase) -> dict[str, tuple]:
+        """The node's buffer shapes with the model's bound sizes filled in."""
+        ins = [self.shape_of(n) for n in node.inputs]
+        return {
+            k: tuple(self.sizes.get(d, d) if isinstance(d, str) else d for d in v)
+            for k, v in node.state_shapes(ins).items()
+        }
 
     def shape_of(self, name: str) -> Shape:
         for i in self.inputs:

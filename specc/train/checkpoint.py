@@ -24,9 +24,9 @@ from specc.backend.numpy.network import Network
 from specc.data.vocab import Vocab
 from specc.errors import CheckpointError, Diagnostics
 from specc.fileio import atomic_write_bytes
-from specc.frontend.passes.shapes import infer_shapes, param_shapes, state_shapes
+from specc.frontend.passes.fits import check_parameters_fit
+from specc.frontend.passes.shapes import infer_shapes
 from specc.ir.spec import Model, Task
-from specc.train.memory import check_parameters_fit
 
 FORMAT = "specc-checkpoint"
 VERSION = 1
@@ -206,11 +206,11 @@ def _layout(model: Model, path: Path) -> tuple[Model, dict[str, tuple], dict[str
     params: dict[str, tuple] = {}
     state: dict[str, tuple] = {}
     for node in model.nodes:
-        for key, shape in param_shapes(model, node).items():
+        for key, shape in model.param_shapes(node).items():
             if not all(isinstance(d, int) for d in shape):
                 raise CheckpointError(path, f"'{node.name}.{key}' has an unbound size {shape}")
             params[f"{node.name}.{key}"] = shape
-        for key, shape in state_shapes(model, node).items():
+        for key, shape in model.state_shapes(node).items():
             state[f"{node.name}.{key}"] = shape
     return model, params, state
 

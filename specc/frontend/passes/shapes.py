@@ -61,19 +61,6 @@ def infer_shapes(model: Model, diags: Diagnostics) -> Model:
     return model.model_copy(update={"nodes": nodes})
 
 
-def param_shapes(model: Model, node: NodeBase) -> dict[str, tuple]:
-    ins = [model.shape_of(n) for n in node.inputs]
-    return {
-        k: tuple(model.sizes.get(d, d) if isinstance(d, str) else d for d in v)
-        for k, v in node.param_shapes(ins).items()
-    }
-
-
-def state_shapes(model: Model, node: NodeBase) -> dict[str, tuple]:
-    ins = [model.shape_of(n) for n in node.inputs]
-    return dict(node.state_shapes(ins).items())
-
-
 #: What each task kind needs of its model's output: (dims without B, feature symbol).
 _OUTPUT_FIT = {
     "next_char": (("T", "vocab"), "a distribution over the vocabulary at every step (B, T, vocab)"),
@@ -179,7 +166,7 @@ def _check_sizes_bound(task: Task, model: Model, diags: Diagnostics) -> None:
     """A size symbol the task's data never binds would stay unknown at run time."""
     bound = SOURCE_SIZES.get(task.data.source, SIZE_SYMBOLS)
     for node in model.nodes:
-        dims = [d for shape in param_shapes(model, node).values() for d in shape]
+        dims = [d for shape in model.param_shapes(node).values() for d in shape]
         dims += list(node.shape.dims) if node.shape is not None else []
         for d in dims:
             if isinstance(d, str) and d in SIZE_SYMBOLS and d not in bound:

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from specc.frontend.passes.shapes import param_shapes, state_shapes
 from specc.ir.count import Count
 from specc.ir.ops import NodeBase, Shape
 from specc.ir.spec import Model, Task
@@ -91,10 +90,10 @@ class NodeInfo:
 
 def node_info(model: Model, node: NodeBase) -> NodeInfo:
     assert node.shape is not None, "shapes are inferred before explain"
-    params = param_shapes(model, node)
+    params = model.param_shapes(node)
     state = {
         k: tuple(model.sizes.get(d, d) if isinstance(d, str) else d for d in v)
-        for k, v in state_shapes(model, node).items()
+        for k, v in model.state_shapes(node).items()
     }
     out = Count() if node.op == "identity" else Count.product(node.shape.dims)
     cost = node.cost([model.shape_of(n) for n in node.inputs])
