@@ -4,8 +4,9 @@ products and the products over whole sequences.
 Skipped without the extra. With it, the products must equal numpy's to
 rounding, gradients through them must match finite differences, the rule
 that picks the library must hold, and ``SPECC_BLAS=numpy`` must turn MKL off.
-Every foreign call must have a declared signature, and an ILP64 environment
-must not reach MKL's products.
+Every foreign call must have a declared signature, an ILP64 environment must
+not reach MKL's products, and the thread count must be what numpy's BLAS
+reports through threadpoolctl.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from specc.backend.numpy import blas
 from specc.backend.numpy.kernels import Dense
@@ -68,18 +70,6 @@ def test_big_loop_products_stay_with_numpy_when_it_has_threads(monkeypatch):
     assert blas.step_product(w, 8) is not None  # 2M: MKL's one thread wins
     monkeypatch.setattr(blas, "_THREADS", 1)
     assert blas.step_product(w, 64) is not None
-
-
-@pytest.mark.parametrize(
-    ("env", "threads"),
-    [({"OPENBLAS_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}, 3), ({"OMP_NUM_THREADS": "2"}, 2)],
-)
-def test_blas_threads_are_read_as_openblas_reads_them(monkeypatch, env, threads):
-    for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
-        monkeypatch.delenv(var, raising=False)
-    for var, value in env.items():
-        monkeypatch.setenv(var, value)
-    assert blas._numpy_blas_threads() == threads
 
 
 @pytest.fixture
@@ -362,3 +352,59 @@ def test_mkl_started_as_ilp64_before_specc_is_left_alone():
     report = run_python(start_mkl_first + PRODUCTS, path, MKL_INTERFACE_LAYER="ILP64")
     assert report["name"] == "numpy" and not report["stepped"]
     assert report["worst"] < 1e-5
+
+
+THREADS = """
+import json
+from pathlib import Path
+import threadpoolctl
+from specc.backend.numpy import blas
+
+ours = str(Path(blas._LIB._name).resolve())
+mkl = [i for i in threadpoolctl.threadpool_info() if str(Path(i["filepath"]).resolve()) == ours]
+print(json.dumps({"threads": blas.threads(), "numpy": blas.numpy_blas(), "mkl": mkl}))
+"""
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@pytest.mark.parametrize(
+    ("env", "openblas_threads"),
+    [
+        ({"OMP_NUM_THREADS": "1"}, 1),
+        ({"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "1"}, min(2, CPUS)),
+        ({"MKL_NUM_THREADS": "2", "OMP_NUM_THREADS": "1"}, 1),  # not numpy's variable
+        # None: as many as OpenBLAS found CPUs for (capped also by how it was built),
+        # never more than asked for, as a reading of the variable would have said
+        ({"OPENBLAS_NUM_THREADS": str(CPUS + 2)}, None),
+        ({}, None),
+    ],
+)
+def test_threads_are_what_numpys_blas_reports(env, openblas_threads):
+    report = run_python(THREADS, **env)
+    numpy_blas = report["numpy"]
+    assert numpy_blas is not None, "threadpoolctl found no BLAS of numpy's"
+    assert report["threads"] == numpy_blas["num_threads"]
+    assert numpy_blas["filepath"] != blas._LIB._name  # not the MKL loaded for specc
+    if numpy_blas["internal_api"] == "openblas":  # numpy's wheels
+        if openblas_threads is None:
+            assert 1 <= report["threads"] <= CPUS
+        else:
+            assert report["threads"] == openblas_threads
+    # and the MKL loaded for specc runs one thread, whatever MKL_NUM_THREADS says
+    assert [(i["threading_layer"], i["num_threads"]) for i in report["mkl"]] == [("sequential", 1)]
+
+
+def test_threads_are_read_once_not_on_each_product(monkeypatch):
+    """threadpoolctl takes milliseconds: the decisions use the count read at import."""
+
+    def asked(*args, **kwargs):
+        raise AssertionError("threadpoolctl asked in a product")
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", asked)
+    monkeypatch.setattr(blas, "MIN_WORK", 0)
+    monkeypatch.setattr(blas, "GEMM_MIN_WORK", 0)
+    w = np.ones((300, 300), np.float32)
+    for rows in (2, 64):  # one side of THREADED_WORK and the other
+        blas.step_product(w, rows)
+        blas.gemm(np.ones((rows, 300), np.float32), w, np.empty((rows, 300), np.float32))
+    assert blas.threads() == blas._THREADS

@@ -24,7 +24,9 @@ numbers are the same every time.
 Calls into MKL are guarded: every foreign function has its C signature
 declared before its first call (`SIGNATURES`), so a wrong argument raises
 instead of reaching MKL, and MKL is pinned to 32-bit integers (LP64) before
-its first product, whatever ``MKL_INTERFACE_LAYER`` says.
+its first product, whatever ``MKL_INTERFACE_LAYER`` says. How many threads
+numpy's BLAS runs is what that library reports through threadpoolctl, read
+once at import.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import threadpoolctl
 
 _INT, _PTR = ctypes.c_int, ctypes.c_void_p  # MKL_INT is a C int in the LP64 interface
 
@@ -125,20 +128,46 @@ def _load() -> ctypes.CDLL | None:
     return lib
 
 
+def _in_numpy(path: Path, numpy_dir: Path) -> bool:
+    """Whether a library ships inside numpy's own installation, as its wheels'
+    BLAS does (``numpy.libs/`` beside the package, or ``numpy/.dylibs/``)."""
+    return path.is_relative_to(numpy_dir) or path.parent == numpy_dir.with_name("numpy.libs")
+
+
+def numpy_blas() -> dict[str, Any] | None:
+    """threadpoolctl's report on the BLAS that numpy multiplies with (its
+    ``internal_api``, ``version``, ``num_threads``...), or ``None`` if it sees none.
+
+    Asked of the library itself, so it counts threads as the library decided
+    them (its environment variables, capped at the CPUs it found), not as a
+    reading of the variables would guess. MKL loaded here is not numpy's: the
+    BLAS inside numpy's installation is, else the one other BLAS loaded, else
+    the one with most threads. Each call asks again (milliseconds): not for a
+    hot path.
+    """
+    ours = None if _LIB is None else Path(_LIB._name).resolve()
+    numpy_dir = Path(np.__file__).resolve().parent
+    found = []
+    for info in threadpoolctl.threadpool_info():
+        path = Path(info.get("filepath", "")).resolve()
+        if info.get("user_api") != "blas" or path == ours:
+            continue
+        if _in_numpy(path, numpy_dir):
+            return info
+        found.append(info)
+    return max(found, key=lambda info: info.get("num_threads", 1), default=None)
+
+
 def _numpy_blas_threads() -> int:
-    """How many threads numpy's OpenBLAS runs, found the way it decides: the
-    environment, else every CPU this process may use."""
-    for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """How many threads numpy's BLAS runs (see `numpy_blas`). 1 when none other
+    than the MKL loaded here is found: numpy then multiplies with no BLAS, or
+    with this very MKL, which runs sequentially."""
+    info = numpy_blas()
+    return max(int(info.get("num_threads") or 1), 1) if info else 1
 
 
 _LIB = _load()
-_THREADS = _numpy_blas_threads()
+_THREADS = _numpy_blas_threads()  # read once: `threads` and every decision use this
 _local = threading.local()
 
 
