@@ -50,7 +50,7 @@ What is measured, per configuration (batch x seq_len x hidden):
 * sampling: characters/s of ``specc.train.infer.generate`` (hidden 128,
   64-character window).
 
-The child reports which BLAS numpy runs (threadpoolctl, if installed), and
+The child reports which BLAS numpy runs (as threadpoolctl names it), and
 by default clears OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE so OpenBLAS picks the
 kernel for this CPU (``--keep-blas-env`` keeps them).
 
@@ -60,10 +60,10 @@ Usage:
     python benchmarks/bench_torch.py --threads 1 --json out.json
     python benchmarks/bench_torch.py --configs 32x64x256 --no-extras
 
-Needs torch (specc's ``torch`` extra; ``pip install -e ".[bench]"`` brings it,
-MKL and threadpoolctl). With the ``mkl`` extra installed, specc makes its
-matrix products with MKL (see specc/backend/blas.py); each run's header says
-which library specc used, and SPECC_BLAS=numpy measures it without.
+Needs torch (specc's ``torch`` extra; ``pip install -e ".[bench]"`` brings it
+and MKL). With the ``mkl`` extra installed, specc makes its matrix products
+with MKL (see specc/backend/numpy/blas.py); each run's header says which
+library specc used, and SPECC_BLAS=numpy measures it without.
 """
 
 from __future__ import annotations
@@ -320,19 +320,16 @@ def run_child(
 
 
 def blas_info() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "BLAS unknown: pip install threadpoolctl to report it"
-    import numpy  # noqa: F401  (loads numpy's BLAS so threadpoolctl can see it)
+    """numpy's BLAS as threadpoolctl reports it, found as specc finds it."""
+    from specc.backend.numpy import blas
 
-    for lib in threadpool_info():
-        if lib.get("user_api") == "blas" and "numpy" in lib.get("filepath", ""):
-            return (
-                f"{lib['internal_api']} {lib.get('version')}, kernel {lib.get('architecture')},"
-                f" {lib['num_threads']} thread(s)"
-            )
-    return "BLAS not found by threadpoolctl"
+    lib = blas.numpy_blas()
+    if lib is None:
+        return "BLAS not found by threadpoolctl"
+    return (
+        f"{lib['internal_api']} {lib.get('version')}, kernel {lib.get('architecture')},"
+        f" {lib['num_threads']} thread(s)"
+    )
 
 
 def build_pair(b: int, t: int, h: int, seed: int = 0):

@@ -4,18 +4,27 @@ products and the products over whole sequences.
 Skipped without the extra. With it, the products must equal numpy's to
 rounding, gradients through them must match finite differences, the rule
 that picks the library must hold, and ``SPECC_BLAS=numpy`` must turn MKL off.
+Every foreign call must have a declared signature, an ILP64 environment must
+not reach MKL's products, and the thread count must be what numpy's BLAS
+reports through threadpoolctl.
 """
 
 from __future__ import annotations
 
+import ast
+import ctypes
+import inspect
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from specc.backend.numpy import blas
 from tests.numpy_kernels import Dense
@@ -61,18 +70,6 @@ def test_big_loop_products_stay_with_numpy_when_it_has_threads(monkeypatch):
     assert blas.step_product(w, 8) is not None  # 2M: MKL's one thread wins
     monkeypatch.setattr(blas, "_THREADS", 1)
     assert blas.step_product(w, 64) is not None
-
-
-@pytest.mark.parametrize(
-    ("env", "threads"),
-    [({"OPENBLAS_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}, 3), ({"OMP_NUM_THREADS": "2"}, 2)],
-)
-def test_blas_threads_are_read_as_openblas_reads_them(monkeypatch, env, threads):
-    for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
-        monkeypatch.delenv(var, raising=False)
-    for var, value in env.items():
-        monkeypatch.setenv(var, value)
-    assert blas._numpy_blas_threads() == threads
 
 
 @pytest.fixture
@@ -235,3 +232,179 @@ def test_environment_variable_turns_mkl_off():
     env = {**os.environ, "SPECC_BLAS": "numpy"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "numpy", out.stderr
+
+
+# ----------------------------------------------------------------- guarded foreign calls
+
+ROOT = Path(__file__).resolve().parent.parent
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def run_python(code: str, *args: str, **env: str) -> dict:
+    """Run ``code`` in a fresh interpreter that imports this checkout, with no thread
+    variables but those in ``env``, and return the JSON it prints last."""
+    full = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full.get("PYTHONPATH")]))
+    full.update(env)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], env=full, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_every_foreign_function_has_its_signature_declared(mkl_for_everything):
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):  # both gemms, through both entry points
+        w = rng.standard_normal((4, 3)).astype(dtype)
+        blas.gemm(np.ones((2, 4), dtype), w, np.empty((2, 3), dtype))
+        product = blas.step_product(w, 2)
+        src, dst = np.ones((1, 2, 4), dtype), np.empty((1, 2, 3), dtype)
+        product(blas.row_addresses(src)[0], blas.row_addresses(dst)[0])
+    lib = blas._LIB
+    # ctypes keeps every function looked up on a CDLL as an attribute of it
+    looked_up = {k: v for k, v in vars(lib).items() if isinstance(v, lib._FuncPtr)}
+    assert set(looked_up) == set(blas.SIGNATURES)
+    for fn_name, (restype, argtypes) in blas.SIGNATURES.items():
+        assert looked_up[fn_name].restype is restype, fn_name
+        assert tuple(looked_up[fn_name].argtypes) == argtypes, fn_name
+    assert {fn_name for fn_name, _, _ in blas._SCALARS.values()} <= set(blas.SIGNATURES)
+
+
+def test_the_module_names_no_foreign_function_it_does_not_declare():
+    """Also the calls no test reaches: every attribute taken of the library in the
+    source is a declared function, or one of the CDLL's own."""
+    tree = ast.parse(inspect.getsource(blas))
+    named = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in ("lib", "_LIB")
+    }
+    assert named, "the scan found no use of the library: it needs updating"
+    assert named - {"_name", "_handle", "_FuncPtr"} <= set(blas.SIGNATURES)
+
+
+def test_a_wrong_argument_raises_instead_of_reaching_mkl():
+    sgemm = blas._LIB.cblas_sgemm
+    assert sgemm.argtypes is not None  # else the calls below would reach MKL
+    a = np.ones((2, 2), np.float32)
+    good = [101, 111, 111, 2, 2, 2, 1.0, a.ctypes.data, 2, a.ctypes.data, 2, 0.0, a.ctypes.data, 2]
+    for at, wrong in ((3, 2.5), (7, a), (6, "one")):  # a float size, an array, a string
+        args = [*good]
+        args[at] = wrong
+        with pytest.raises(ctypes.ArgumentError):
+            sgemm(*args)
+    with pytest.raises(TypeError):
+        sgemm(*good[:-1])  # a missing argument
+
+
+PRODUCTS = """
+import json, sys
+import numpy as np
+from specc.backend.numpy import blas
+
+blas.MIN_WORK = blas.GEMM_MIN_WORK = 0
+blas._THREADS = 1
+rng = np.random.default_rng(6)
+worst = 0.0
+for dtype in (np.float32, np.float64):
+    for trans_a, trans_b in ((False, False), (True, False), (False, True)):
+        m, k, n = 6, 5, 4  # operands with rows longer than their width
+        a = rng.standard_normal((k, m + 3) if trans_a else (m, k + 3)).astype(dtype)
+        a = a[:, :m] if trans_a else a[:, :k]
+        b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+        out = rng.standard_normal((m, n)).astype(dtype)
+        want = (a.T if trans_a else a) @ (b.T if trans_b else b) + out
+        blas.gemm(a, b, out, trans_a=trans_a, trans_b=trans_b, accumulate=True)
+        worst = max(worst, float(np.abs(out - want).max()))
+    w = rng.standard_normal((7, 9)).astype(dtype)
+    src, dst = rng.standard_normal((3, 5, 7)).astype(dtype), np.zeros((3, 5, 9), dtype)
+    product = blas.step_product(w, 5)
+    stepped = product is not None  # None: numpy's to make
+    for s, d in zip(blas.row_addresses(src), blas.row_addresses(dst)):
+        product(s, d) if stepped else None
+    worst = max(worst, float(np.abs(dst - src @ w).max()) if stepped else 0.0)
+print(json.dumps({"name": blas.name(), "stepped": stepped, "worst": worst}))
+"""
+
+
+@pytest.mark.parametrize("layer", ["ILP64", "GNU,ILP64"])
+def test_an_ilp64_environment_cannot_reach_the_products(layer):
+    """MKL_INTERFACE_LAYER=ILP64 would have MKL read each 32-bit size as 64 bits
+    (a crash, before the layer was pinned): MKL still makes the products, right."""
+    report = run_python(PRODUCTS, MKL_INTERFACE_LAYER=layer)
+    assert report["name"] == "mkl" and report["stepped"]
+    assert report["worst"] < 1e-5
+
+
+def test_mkl_started_as_ilp64_before_specc_is_left_alone():
+    """MKL takes its layer only before its first call: started by someone else
+    first, it keeps ILP64, and numpy makes every product."""
+    start_mkl_first = (
+        "import ctypes, sys\n"
+        "get = ctypes.CDLL(sys.argv[1]).MKL_Get_Max_Threads\n"
+        "get.argtypes, get.restype = (), ctypes.c_int\n"
+        "get()\n"
+    )
+    path = str(blas._library_path())
+    report = run_python(start_mkl_first + PRODUCTS, path, MKL_INTERFACE_LAYER="ILP64")
+    assert report["name"] == "numpy" and not report["stepped"]
+    assert report["worst"] < 1e-5
+
+
+THREADS = """
+import json
+from pathlib import Path
+import threadpoolctl
+from specc.backend.numpy import blas
+
+ours = str(Path(blas._LIB._name).resolve())
+mkl = [i for i in threadpoolctl.threadpool_info() if str(Path(i["filepath"]).resolve()) == ours]
+print(json.dumps({"threads": blas.threads(), "numpy": blas.numpy_blas(), "mkl": mkl}))
+"""
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@pytest.mark.parametrize(
+    ("env", "openblas_threads"),
+    [
+        ({"OMP_NUM_THREADS": "1"}, 1),
+        ({"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "1"}, min(2, CPUS)),
+        ({"MKL_NUM_THREADS": "2", "OMP_NUM_THREADS": "1"}, 1),  # not numpy's variable
+        # None: as many as OpenBLAS found CPUs for (capped also by how it was built),
+        # never more than asked for, as a reading of the variable would have said
+        ({"OPENBLAS_NUM_THREADS": str(CPUS + 2)}, None),
+        ({}, None),
+    ],
+)
+def test_threads_are_what_numpys_blas_reports(env, openblas_threads):
+    report = run_python(THREADS, **env)
+    numpy_blas = report["numpy"]
+    assert numpy_blas is not None, "threadpoolctl found no BLAS of numpy's"
+    assert report["threads"] == numpy_blas["num_threads"]
+    assert numpy_blas["filepath"] != blas._LIB._name  # not the MKL loaded for specc
+    if numpy_blas["internal_api"] == "openblas":  # numpy's wheels
+        if openblas_threads is None:
+            assert 1 <= report["threads"] <= CPUS
+        else:
+            assert report["threads"] == openblas_threads
+    # and the MKL loaded for specc runs one thread, whatever MKL_NUM_THREADS says
+    assert [(i["threading_layer"], i["num_threads"]) for i in report["mkl"]] == [("sequential", 1)]
+
+
+def test_threads_are_read_once_not_on_each_product(monkeypatch):
+    """threadpoolctl takes milliseconds: the decisions use the count read at import."""
+
+    def asked(*args, **kwargs):
+        raise AssertionError("threadpoolctl asked in a product")
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", asked)
+    monkeypatch.setattr(blas, "MIN_WORK", 0)
+    monkeypatch.setattr(blas, "GEMM_MIN_WORK", 0)
+    w = np.ones((300, 300), np.float32)
+    for rows in (2, 64):  # one side of THREADED_WORK and the other
+        blas.step_product(w, rows)
+        blas.gemm(np.ones((rows, 300), np.float32), w, np.empty((rows, 300), np.float32))
+    assert blas.threads() == blas._THREADS

@@ -20,6 +20,13 @@ Without the package, or with ``SPECC_BLAS=numpy`` in the environment, every
 product is numpy's. Which library does a product depends only on its sizes,
 the installation and the thread settings, never on timings, so a run's
 numbers are the same every time.
+
+Calls into MKL are guarded: every foreign function has its C signature
+declared before its first call (`SIGNATURES`), so a wrong argument raises
+instead of reaching MKL, and MKL is pinned to 32-bit integers (LP64) before
+its first product, whatever ``MKL_INTERFACE_LAYER`` says. How many threads
+numpy's BLAS runs is what that library reports through threadpoolctl, read
+once at import.
 """
 
 from __future__ import annotations
@@ -34,9 +41,38 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import threadpoolctl
 
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_INT, _PTR = ctypes.c_int, ctypes.c_void_p  # MKL_INT is a C int in the LP64 interface
+
+# The enums cblas takes, made once: ctypes passes an instance of the declared
+# type through unconverted, where a Python int would cost a conversion per call.
+_ROW_MAJOR, _NO_TRANS, _TRANS = _INT(101), _INT(111), _INT(112)
 _SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
+_LP64, _ILP64 = 0, 1  # MKL_INTERFACE_LP64, MKL_INTERFACE_ILP64
+
+#: The largest size or leading dimension MKL takes as a 32-bit MKL_INT. ctypes
+#: wraps a larger Python int silently, so products past it stay with numpy.
+MKL_INT_MAX = (1 << 31) - 1
+
+
+def _gemm_signature(scalar: type) -> tuple[None, tuple[type, ...]]:
+    """``cblas_?gemm(layout, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta,
+    c, ldc)`` returning void, with ``scalar`` the C type of alpha and beta."""
+    layout_and_sizes = (_INT,) * 6  # layout, transa, transb, m, n, k
+    return None, (*layout_and_sizes, scalar, _PTR, _INT, _PTR, _INT, scalar, _PTR, _INT)
+
+
+#: Every function of MKL this module calls: its result type and argument types,
+#: declared before the first call so that ctypes checks each call's arguments
+#: (an argument of the wrong type raises ``ctypes.ArgumentError``) instead of
+#: handing MKL whatever bits the argument happens to have.
+SIGNATURES: dict[str, tuple[type | None, tuple[type, ...]]] = {
+    "MKL_Set_Interface_Layer": (_INT, (_INT,)),
+    "MKL_Set_Threading_Layer": (_INT, (_INT,)),
+    "cblas_sgemm": _gemm_signature(ctypes.c_float),
+    "cblas_dgemm": _gemm_signature(ctypes.c_double),
+}
 
 #: Loops whose products have fewer multiply-adds than this stay with numpy:
 #: below it, calling through ctypes costs about what MKL saves.
@@ -68,6 +104,8 @@ def _library_path() -> Path | None:
 
 
 def _load() -> ctypes.CDLL | None:
+    """MKL's library with `SIGNATURES` declared and its layers set, or ``None``
+    when it is absent, turned off, or already running with 64-bit integers."""
     if os.environ.get("SPECC_BLAS", "").strip().lower() == "numpy":
         return None
     path = _library_path()
@@ -75,28 +113,61 @@ def _load() -> ctypes.CDLL | None:
         return None
     try:
         lib = ctypes.CDLL(str(path))
-        lib.MKL_Set_Threading_Layer(ctypes.c_int(_SEQUENTIAL))
-        for fn in (lib.cblas_sgemm, lib.cblas_dgemm):
-            fn.restype = None
+        for fn_name, (restype, argtypes) in SIGNATURES.items():
+            fn = getattr(lib, fn_name)
+            fn.restype, fn.argtypes = restype, argtypes
+        # MKL takes both layers only before any other of its calls, and either setter
+        # answers with the layer in force. An ILP64 layer (from MKL_INTERFACE_LAYER,
+        # taken when someone else started MKL first) would read each 32-bit int this
+        # module passes as 64 bits: wrong sizes, wild memory. Then numpy does it all.
+        if lib.MKL_Set_Interface_Layer(_LP64) & _ILP64:
+            return None
+        lib.MKL_Set_Threading_Layer(_SEQUENTIAL)
     except (OSError, AttributeError):
         return None
     return lib
 
 
+def _in_numpy(path: Path, numpy_dir: Path) -> bool:
+    """Whether a library ships inside numpy's own installation, as its wheels'
+    BLAS does (``numpy.libs/`` beside the package, or ``numpy/.dylibs/``)."""
+    return path.is_relative_to(numpy_dir) or path.parent == numpy_dir.with_name("numpy.libs")
+
+
+def numpy_blas() -> dict[str, Any] | None:
+    """threadpoolctl's report on the BLAS that numpy multiplies with (its
+    ``internal_api``, ``version``, ``num_threads``...), or ``None`` if it sees none.
+
+    Asked of the library itself, so it counts threads as the library decided
+    them (its environment variables, capped at the CPUs it found), not as a
+    reading of the variables would guess. MKL loaded here is not numpy's: the
+    BLAS inside numpy's installation is, else the one other BLAS loaded, else
+    the one with most threads. Each call asks again (milliseconds): not for a
+    hot path.
+    """
+    ours = None if _LIB is None else Path(_LIB._name).resolve()
+    numpy_dir = Path(np.__file__).resolve().parent
+    found = []
+    for info in threadpoolctl.threadpool_info():
+        path = Path(info.get("filepath", "")).resolve()
+        if info.get("user_api") != "blas" or path == ours:
+            continue
+        if _in_numpy(path, numpy_dir):
+            return info
+        found.append(info)
+    return max(found, key=lambda info: info.get("num_threads", 1), default=None)
+
+
 def _numpy_blas_threads() -> int:
-    """How many threads numpy's OpenBLAS runs, found the way it decides: the
-    environment, else every CPU this process may use."""
-    for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """How many threads numpy's BLAS runs (see `numpy_blas`). 1 when none other
+    than the MKL loaded here is found: numpy then multiplies with no BLAS, or
+    with this very MKL, which runs sequentially."""
+    info = numpy_blas()
+    return max(int(info.get("num_threads") or 1), 1) if info else 1
 
 
 _LIB = _load()
-_THREADS = _numpy_blas_threads()
+_THREADS = _numpy_blas_threads()  # read once: `threads` and every decision use this
 _local = threading.local()
 
 
@@ -105,15 +176,20 @@ def name() -> str:
     return "numpy" if _LIB is None else "mkl"
 
 
-def _routine(dtype: np.dtype) -> tuple[Any, Any] | None:
-    """MKL's gemm for ``dtype`` and the ctypes type of its scalars, or ``None``."""
-    if _LIB is None:
+#: For each dtype MKL multiplies: its gemm's name, and alpha/beta 0 and 1 made
+#: once in the gemm's scalar type (passed through by ctypes unconverted).
+_SCALARS = {
+    np.dtype(np.float32): ("cblas_sgemm", ctypes.c_float(0.0), ctypes.c_float(1.0)),
+    np.dtype(np.float64): ("cblas_dgemm", ctypes.c_double(0.0), ctypes.c_double(1.0)),
+}
+
+
+def _routine(dtype: np.dtype) -> tuple[Any, Any, Any] | None:
+    """MKL's gemm for ``dtype`` and its scalars 0 and 1, or ``None``."""
+    if _LIB is None or dtype not in _SCALARS:
         return None
-    if dtype == np.float32:
-        return _LIB.cblas_sgemm, ctypes.c_float
-    if dtype == np.float64:
-        return _LIB.cblas_dgemm, ctypes.c_double
-    return None
+    fn_name, zero, one = _SCALARS[dtype]
+    return getattr(_LIB, fn_name), zero, one
 
 
 def threads() -> int:
@@ -162,15 +238,18 @@ def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepP
     routine = _routine(w.dtype)
     if routine is None or w.ndim != 2 or not w.flags.c_contiguous:
         return None
-    gemm, scalar = routine
+    gemm, zero, one = routine
     k, n = w.shape
-    if not takes_step(rows * k * n):
+    if not takes_step(rows * k * n) or max(rows, k, n) > MKL_INT_MAX:
         return None
     w_at = ctypes.c_void_p(w.ctypes.data)
-    alpha, beta = scalar(1.0), scalar(1.0 if accumulate else 0.0)
+    beta = one if accumulate else zero
+    # Made once as ctypes ints, which the declared signature takes without a conversion:
+    # a loop calls this once a step, and converting nine Python ints costs ~0.5 us a call.
+    m_, n_, k_ = _INT(rows), _INT(n), _INT(k)
 
     def product(src: ctypes.c_void_p, dst: ctypes.c_void_p) -> None:
-        gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, rows, n, k, alpha, src, k, w_at, n, beta, dst, n)
+        gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m_, n_, k_, one, src, k_, w_at, n_, beta, dst, n_)
 
     product.weights = w  # type: ignore[attr-defined]  # keeps the address valid
     return product
@@ -209,7 +288,7 @@ def gemm(
     if _mkl_makes(work, GEMM_MIN_WORK):
         routine = _routine(out.dtype) if a.dtype == b.dtype == out.dtype else None
         lda, ldb, ldc = _leading(a), _leading(b), _leading(out)
-    if not (routine and lda and ldb and ldc):
+    if not (routine and lda and ldb and ldc) or max(m, n, k, lda, ldb, ldc) > MKL_INT_MAX:
         lhs = a.T if trans_a else a
         rhs = b.T if trans_b else b
         if trans_b and work >= GEMM_MIN_WORK:
@@ -221,7 +300,7 @@ def gemm(
         else:
             np.matmul(lhs, rhs, out=out)
         return
-    fn, scalar = routine
+    fn, zero, one = routine
     fn(
         _ROW_MAJOR,
         _TRANS if trans_a else _NO_TRANS,
@@ -229,13 +308,13 @@ def gemm(
         m,
         n,
         k,
-        scalar(1.0),
-        ctypes.c_void_p(a.ctypes.data),
+        one,
+        a.ctypes.data,
         lda,
-        ctypes.c_void_p(b.ctypes.data),
+        b.ctypes.data,
         ldb,
-        scalar(1.0 if accumulate else 0.0),
-        ctypes.c_void_p(out.ctypes.data),
+        one if accumulate else zero,
+        out.ctypes.data,
         ldc,
     )
 
