@@ -7,10 +7,9 @@ parameters and buffers (`param_shapes`, `state_shapes`, `init_params`,
 activations backward keeps); its class variables are its traits (`recurrent`).
 Validation, shape inference, explain, the memory guard and diagnose read
 these; each backend finds its kernel by the op's name (`op`) and builds it
-from the node. Adding an op means one class in a module of this package (listed
-once in `Node` below), one kernel per
-backend, its tests and its entry in docs/language.md (see
-docs/architecture.md).
+from the node. Adding an op means one class in a module of this package
+(listed once in `Node` below), one kernel per backend, its tests and its
+entry in docs/language.md (see docs/architecture.md).
 """
 
 from __future__ import annotations
