@@ -92,9 +92,15 @@ def pair(text: str, seed: int = 3) -> tuple[Network, Network]:
 
 
 def assert_close(a: dict, b: dict, what: str) -> None:
+    """Each array within TOL of its size, or of a ten-thousandth of all the arrays' size
+    when it is (about) zero: a batchnorm's beta feeding another batchnorm has a
+    gradient of exactly zero, which both backends round to different noise."""
     assert a.keys() == b.keys()
+    total = sum(np.linalg.norm(v) for v in a.values())
     for k in a:
-        assert rel_err(a[k], b[k]) < TOL, f"{what} {k}: {rel_err(a[k], b[k]):.2e}"
+        diff = np.linalg.norm(np.asarray(a[k]) - np.asarray(b[k]))
+        scale = max(np.linalg.norm(a[k]) + np.linalg.norm(b[k]), 1e-4 * total, 1e-300)
+        assert diff / scale < TOL, f"{what} {k}: {diff / scale:.2e}"
 
 
 @pytest.mark.parametrize("seed", range(40))
