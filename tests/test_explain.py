@@ -23,9 +23,9 @@ import specc
 import specc.cli.explain as cmd
 import specc.explain.views as views
 from specc.errors import OptionError, SpecError
-from specc.ir.accounting import Count, analyse, optimizer_arrays
 from specc.explain.export import model_json, to_dot, to_mermaid
 from specc.explain.unroll import unroll_lines
+from specc.ir.accounting import Count, analyse, optimizer_arrays
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
