@@ -72,6 +72,10 @@ def Tanh() -> k.Tanh:
     return k.Tanh(_node(ops.Tanh))
 
 
+def Gelu() -> k.Gelu:
+    return k.Gelu(_node(ops.Gelu))
+
+
 def Sigmoid() -> k.Sigmoid:
     return k.Sigmoid(_node(ops.Sigmoid))
 

@@ -27,6 +27,7 @@ from tests.numpy_kernels import (
     Dense,
     Dropout,
     Embedding,
+    Gelu,
     LeakyReLU,
     OneHot,
     ReLU,
@@ -377,8 +378,8 @@ def _away_from_zero(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
 
 @pytest.mark.parametrize(
     "kernel",
-    [LeakyReLU(), LeakyReLU(slope=0.2), ReLU(), Tanh(), Sigmoid(), Softmax(), Dropout(0.0),
-     Dropout(0.4)],
+    [LeakyReLU(), LeakyReLU(slope=0.2), ReLU(), Tanh(), Sigmoid(), Gelu(), Softmax(),
+     Dropout(0.0), Dropout(0.4)],
     ids=repr,
 )  # fmt: skip
 @pytest.mark.parametrize("ndim", [2, 3])

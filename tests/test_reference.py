@@ -45,8 +45,8 @@ def _rnn(rng: random.Random, hidden: int, last: bool = False) -> str:
 
 def _elementwise(rng: random.Random) -> str:
     return rng.choice(
-        ["relu", "tanh", "sigmoid", "leaky_relu(slope=0.1)", "dropout(p=0.3)", "batchnorm",
-         "batchnorm(affine=false, momentum=0.3)"]
+        ["relu", "tanh", "sigmoid", "gelu", "leaky_relu(slope=0.1)", "dropout(p=0.3)",
+         "batchnorm", "batchnorm(affine=false, momentum=0.3)"]
     )  # fmt: skip
 
 

@@ -190,3 +190,23 @@ def test_masked_rnn_matches_packed_bidirectional_torch(nonlinearity: str) -> Non
     close(dx, tx.grad)
     check_rnn_grads(grads_f, t_rnn)
     check_rnn_grads(grads_b, t_rnn, "_reverse")
+
+
+def test_gelu_matches_torch_tanh_gelu() -> None:
+    """Both backends' gelu against torch's GELU(approximate="tanh"): values and gradients."""
+    from specc.backend.reference.elementwise import Gelu as ReferenceGelu
+    from specc.ir import ops
+    from tests.numpy_kernels import SPAN, Gelu
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 5, 4)) * 3
+    dy = rng.standard_normal(x.shape)
+    tx = t64(x).requires_grad_(True)
+    ty = F.gelu(tx, approximate="tanh")
+    ty.backward(t64(dy))
+    node = ops.Gelu(name="g", inputs=["x"], span=SPAN)
+    for kernel in (Gelu(), ReferenceGelu(node)):
+        y, cache = kernel.forward({}, {}, [x], None, True, rng)
+        close(y, ty.detach())
+        (dx,) = kernel.backward({}, cache, dy, {})
+        close(dx, tx.grad)

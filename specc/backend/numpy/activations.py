@@ -243,6 +243,47 @@ class Tanh(_Elementwise):
         derivative_from_output("tanh", 0.0, y, out)
 
 
+class Gelu(_Elementwise):
+    """The tanh form of GELU (see specc.backend.reference.elementwise.Gelu).
+
+    Forward caches its input, which its producer keeps anyway, and backward
+    recomputes the tanh: the output stays free for the next op to overwrite.
+    """
+
+    fresh_output = True
+    _C, _A = float(np.sqrt(2 / np.pi)), 0.044715
+
+    def _inner_tanh(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """tanh(√(2/π)·(x + 0.044715·x³)) into ``out``."""
+        np.multiply(x, x, out=out)
+        out *= self._A
+        out += 1.0
+        out *= x
+        out *= self._C
+        return np.tanh(out, out=out)
+
+    def _apply(self, x: np.ndarray, out: np.ndarray | None) -> tuple[np.ndarray, Any]:
+        y = self._inner_tanh(x, self._empty_like(x))  # x is kept: never written over
+        y += 1.0
+        y *= x
+        y *= 0.5
+        return y, x
+
+    def _derivative(self, x: np.ndarray, out: np.ndarray) -> None:
+        t = self._inner_tanh(x, out)
+        x2 = np.multiply(x, x)
+        x2 *= 3 * self._A
+        x2 += 1.0
+        x2 *= self._C  # du/dx
+        sech2 = np.multiply(t, t)
+        np.subtract(1.0, sech2, out=sech2)
+        sech2 *= x
+        sech2 *= x2  # x·(1 − t²)·du/dx
+        out += 1.0
+        out += sech2
+        out *= 0.5
+
+
 class Sigmoid(_Elementwise):
     """Logistic function; backward uses ``y (1 - y)`` from the cached output."""
 

@@ -6,7 +6,7 @@ from the IR node (``cls(node, sizes, dtype)``). Losses are plain functions.
 
 from __future__ import annotations
 
-from specc.backend.numpy.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from specc.backend.numpy.activations import Gelu, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from specc.backend.numpy.base import Kernel
 from specc.backend.numpy.embedding import Embedding, OneHot
 from specc.backend.numpy.layers import Add, Concat, Dense, Dropout
@@ -33,6 +33,7 @@ KERNELS: dict[str, type[Kernel]] = {
     "leaky_relu": LeakyReLU,
     "relu": ReLU,
     "tanh": Tanh,
+    "gelu": Gelu,
     "sigmoid": Sigmoid,
     "dense": Dense,
     "softmax": Softmax,
@@ -51,6 +52,7 @@ __all__ = [
     "Dense",
     "Dropout",
     "Embedding",
+    "Gelu",
     "Identity",
     "Kernel",
     "LeakyReLU",

@@ -34,6 +34,22 @@ class LeakyRelu(Op):
         return [np.where(x > 0, dy, self.node.slope * dy)]
 
 
+class Gelu(Op):
+    """y = ½x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³)
+    dy/dx = ½(1 + tanh u) + ½x·(1 − tanh² u)·√(2/π)·(1 + 3·0.044715·x²)"""
+
+    C, A = np.sqrt(2 / np.pi), 0.044715
+
+    def forward(self, params, state, xs, mask, train, rng):
+        (x,) = xs
+        return 0.5 * x * (1 + np.tanh(self.C * (x + self.A * x**3))), x
+
+    def backward(self, params, x, dy, grads):
+        t = np.tanh(self.C * (x + self.A * x**3))
+        du = self.C * (1 + 3 * self.A * x**2)
+        return [dy * (0.5 * (1 + t) + 0.5 * x * (1 - t**2) * du)]
+
+
 class Tanh(Op):
     """y = tanh(x), dy/dx = 1 − y²"""
 

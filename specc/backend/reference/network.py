@@ -25,6 +25,7 @@ KERNELS: dict[str, type] = {
     "leaky_relu": elementwise.LeakyRelu,
     "relu": elementwise.Relu,
     "tanh": elementwise.Tanh,
+    "gelu": elementwise.Gelu,
     "sigmoid": elementwise.Sigmoid,
     "dense": layers.Dense,
     "softmax": elementwise.Softmax,

@@ -30,7 +30,7 @@ from specc.ir.ops.base import (
     Size,
     SizeSymbol,
 )
-from specc.ir.ops.elementwise import Dropout, LeakyRelu, Relu, Sigmoid, Softmax, Tanh
+from specc.ir.ops.elementwise import Dropout, Gelu, LeakyRelu, Relu, Sigmoid, Softmax, Tanh
 from specc.ir.ops.layers import Add, Concat, Dense, Identity
 from specc.ir.ops.lookup import Embedding, OneHot
 from specc.ir.ops.norm import BatchNorm
@@ -45,6 +45,7 @@ Node = Annotated[
         LeakyRelu,
         Relu,
         Tanh,
+        Gelu,
         Sigmoid,
         Dense,
         Softmax,
@@ -84,6 +85,6 @@ RNN_INITS: tuple[str, ...] = get_args(Rnn.model_fields["init"].annotation)
 __all__ = [
     "OP_CLASSES", "RNN_ACTIVATIONS", "RNN_INITS", "SIZE_FIELDS", "SIZE_SYMBOLS", "USER_OPS",
     "Activation", "Add", "BatchNorm", "Concat", "Cost", "Dense", "Dim", "Dropout", "Embedding",
-    "Identity", "LeakyRelu", "Node", "NodeBase", "OneHot", "Relu", "Rnn", "Shape", "ShapeError",
-    "Shapes", "Sigmoid", "Size", "SizeSymbol", "Softmax", "Tanh",
+    "Gelu", "Identity", "LeakyRelu", "Node", "NodeBase", "OneHot", "Relu", "Rnn", "Shape",
+    "ShapeError", "Shapes", "Sigmoid", "Size", "SizeSymbol", "Softmax", "Tanh",
 ]  # fmt: skip

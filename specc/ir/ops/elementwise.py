@@ -34,6 +34,16 @@ class Relu(NodeBase):
         return "y = max(x, 0)"
 
 
+class Gelu(NodeBase):
+    """GELU (Hendrycks & Gimpel 2016) in its tanh form, as torch's GELU(approximate="tanh")."""
+
+    op: Literal["gelu"] = "gelu"
+    summary: ClassVar[str] = "weighs each value by how likely a standard normal is below it"
+
+    def equation(self):
+        return "y = ½x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))"
+
+
 class Tanh(NodeBase):
     op: Literal["tanh"] = "tanh"
     summary: ClassVar[str] = "squashes into (-1, 1)"
