@@ -1,9 +1,10 @@
 """explain: the IR as people and tools read it, without running the model.
 
 `specc explain` shows a model's graph as a rich table (`text`), as JSON (the
-contract in interface.md), Graphviz DOT or a Mermaid flowchart (`export`),
-draws an rnn unrolled over time (`unroll`), and costs the model: parameters,
-memory and multiply-adds (`accounting`). `command` holds the CLI glue.
+contract in `schema`, published as docs/schemas/explain.schema.json),
+Graphviz DOT or a Mermaid flowchart (`export`), draws an rnn unrolled over
+time (`unroll`), and costs the model: parameters, memory and multiply-adds
+(`accounting`). `command` holds the CLI glue.
 """
 
 from specc.explain.accounting import Count, NodeInfo, Report, analyse
