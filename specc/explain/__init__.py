@@ -1,10 +1,11 @@
 """explain: the IR as people and tools read it, without running the model.
 
 `specc explain` shows a model's graph as a rich table (`text`), as JSON (the
-contract in interface.md), Graphviz DOT or a Mermaid flowchart (`export`),
-draws an rnn unrolled over time (`unroll`), and costs the model: parameters,
-memory and multiply-adds (`accounting`). `views` goes from a spec file or
-checkpoint to these reports and views; `specc.cli.explain` holds the options.
+contract in `schema`, published as docs/schemas/explain.schema.json),
+Graphviz DOT or a Mermaid flowchart (`export`), draws an rnn unrolled over
+time (`unroll`); the costs come from `specc.ir.accounting`. `views` goes from
+a spec file or checkpoint to these reports and views; `specc.cli.explain`
+holds the options.
 """
 
 from specc.explain.export import model_json, to_dot, to_json, to_mermaid

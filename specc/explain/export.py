@@ -1,7 +1,9 @@
 """Machine-readable views of the graph: JSON (the interface contract), DOT, Mermaid.
 
 All three are built from :class:`specc.ir.accounting.Report`, i.e. from
-the IR alone. DOT and Mermaid are written by hand: no graphviz package needed.
+the IR alone. The JSON is filled into the models of `specc.explain.schema`
+and serialised through them, so it always matches the published schema. DOT
+and Mermaid are written by hand: no graphviz package needed.
 """
 
 from __future__ import annotations
@@ -9,7 +11,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from specc.explain.text import op_text, shape_text
+import numpy as np
+
+from specc.explain.schema import (
+    AccountingDoc,
+    CheckpointSummary,
+    ExplainDoc,
+    InputDoc,
+    ModelDoc,
+    NodeDoc,
+    RunningStats,
+)
+from specc.explain.text import op_text, running_stats, shape_text
 from specc.ir.accounting import BYTES_PER_SCALAR, Count, Report, optimizer_arrays
 
 # ----- json -------------------------------------------------------------------
@@ -29,60 +42,81 @@ def _times(count: Count | None, k: int) -> int | None:
     return None if v is None else v * k
 
 
-def model_json(report: Report) -> dict[str, Any]:
-    """One model as the interface.md contract has it (plus a few extra keys)."""
-    model = report.model
-    nodes = []
-    for info in report.nodes:
-        node = info.node
-        nodes.append(
-            {
-                "name": node.name,
-                "op": node.op,
-                "inputs": list(node.inputs),
-                "shape": _dims(info.shape.dims),
-                "params": info.param_count.value,
-                "attrs": node.attrs(),
-                "param_shapes": {k: _dims(v) for k, v in info.params.items()},
-                "state": info.state_count.value,
-            }
-        )
-    out: dict[str, Any] = {
-        "name": model.name,
-        "sizes": dict(model.sizes),
-        "nodes": nodes,
-        "params": report.trainable.value,
-        "state": report.non_trainable.value,
-        "inputs": [
-            {"name": i.name, "type": i.type, "shape": _dims(i.shape().dims)} for i in model.inputs
-        ],
-        "outputs": list(model.outputs),
-        "unbound": report.unbound,
-    }
+def _accounting(report: Report) -> AccountingDoc:
     task = report.task
     acts = report.activation_scalars()
     macs = report.macs_batch() if task is not None else None
-    out["accounting"] = {
-        "task": task.name if task is not None else None,
-        "bytes_per_scalar": BYTES_PER_SCALAR,
-        "param_bytes": _times(report.trainable, BYTES_PER_SCALAR),
-        "state_bytes": _times(report.non_trainable, BYTES_PER_SCALAR),
-        "optimizer_bytes": _times(report.optimizer_scalars(), BYTES_PER_SCALAR),
-        "optimizer_arrays": optimizer_arrays(task) if task is not None else None,
-        "activation_bytes": _times(acts, BYTES_PER_SCALAR) if task is not None else None,
-        "macs_forward_per_step": report.macs_token.value,
-        "macs_forward_per_sequence": report.macs_sequence.value,
-        "macs_forward_per_batch": _value(macs),
-        "macs_backward_per_batch": _times(macs, 2),
-    }
-    return out
+    return AccountingDoc(
+        task=task.name if task is not None else None,
+        bytes_per_scalar=BYTES_PER_SCALAR,
+        param_bytes=_times(report.trainable, BYTES_PER_SCALAR),
+        state_bytes=_times(report.non_trainable, BYTES_PER_SCALAR),
+        optimizer_bytes=_times(report.optimizer_scalars(), BYTES_PER_SCALAR),
+        optimizer_arrays=optimizer_arrays(task) if task is not None else None,
+        activation_bytes=_times(acts, BYTES_PER_SCALAR) if task is not None else None,
+        macs_forward_per_step=report.macs_token.value,
+        macs_forward_per_sequence=report.macs_sequence.value,
+        macs_forward_per_batch=_value(macs),
+        macs_backward_per_batch=_times(macs, 2),
+    )
+
+
+def model_doc(report: Report) -> ModelDoc:
+    """One model as the explain contract (`specc.explain.schema.ModelDoc`) has it."""
+    model = report.model
+    nodes = [
+        NodeDoc(
+            name=info.node.name,
+            op=info.node.op,
+            inputs=list(info.node.inputs),
+            shape=_dims(info.shape.dims),
+            params=info.param_count.value,
+            attrs=info.node.attrs(),
+            param_shapes={k: _dims(v) for k, v in info.params.items()},
+            state=info.state_count.value,
+        )
+        for info in report.nodes
+    ]
+    return ModelDoc(
+        name=model.name,
+        sizes=dict(model.sizes),
+        nodes=nodes,
+        params=report.trainable.value,
+        state=report.non_trainable.value,
+        inputs=[
+            InputDoc(name=i.name, type=i.type, shape=_dims(i.shape().dims)) for i in model.inputs
+        ],
+        outputs=list(model.outputs),
+        unbound=report.unbound,
+        accounting=_accounting(report),
+    )
+
+
+def model_json(report: Report) -> dict[str, Any]:
+    """One model as plain JSON data (see :func:`model_doc`)."""
+    return model_doc(report).document()
+
+
+def checkpoint_summary(ckpt: Any) -> CheckpointSummary:
+    """What `specc explain CKPT --format json` adds: step, metrics, norms, statistics."""
+    return CheckpointSummary(
+        step=int(ckpt.step),
+        metrics=ckpt.metrics,
+        param_norms={
+            k: float(np.linalg.norm(np.asarray(v, dtype=np.float64)))
+            for k, v in ckpt.params.items()
+        },
+        running_stats={
+            node: RunningStats(mean_of_mean=m, mean_of_var=v, min_var=lo, max_var=hi)
+            for node, (m, v, lo, hi) in running_stats(ckpt.state).items()
+        },
+    )
 
 
 def to_json(reports: list[Report], extra: dict[str, Any] | None = None) -> str:
-    doc: dict[str, Any] = {"models": [model_json(r) for r in reports]}
-    if extra:
-        doc.update(extra)
-    return json.dumps(doc, indent=2, ensure_ascii=False)
+    """The explain document as text; `extra` holds its other top-level keys (`checkpoint`)."""
+    doc = ExplainDoc.model_validate({"models": [model_doc(r) for r in reports], **(extra or {})})
+    return json.dumps(doc.document(), indent=2, ensure_ascii=False)
 
 
 # ----- labels shared by dot and mermaid -----------------------------------------

@@ -150,19 +150,7 @@ def save_svg(view: RenderableType, out: str, title: str) -> None:
 
 
 def checkpoint_json(ckpt: Any) -> dict[str, Any]:
-    import numpy as np
+    """The `checkpoint` key of the explain JSON (built by the explain contract's model)."""
+    from specc.explain.export import checkpoint_summary
 
-    from specc.explain.text import running_stats
-
-    return {
-        "step": int(ckpt.step),
-        "metrics": ckpt.metrics,
-        "param_norms": {
-            k: float(np.linalg.norm(np.asarray(v, dtype=np.float64)))
-            for k, v in ckpt.params.items()
-        },
-        "running_stats": {
-            node: dict(zip(("mean_of_mean", "mean_of_var", "min_var", "max_var"), row, strict=True))
-            for node, row in running_stats(ckpt.state).items()
-        },
-    }
+    return checkpoint_summary(ckpt).document()

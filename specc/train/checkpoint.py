@@ -3,9 +3,10 @@
 Arrays `NODE.PARAM` (trainable) and `NODE.NAME` (state such as running
 statistics) sit at top level under their own names; everything else is a
 small JSON document stored as a uint8 array (`__meta__`, `__model__`,
-`__task__`, `__vocab__`, `__labels__`, `__train__`, `__metrics__`) or an
-optimizer array `__opt__.NAME`. Writes go to a temporary file, are fsynced
-and renamed, so a crash never leaves a torn checkpoint.
+`__task__`, `__vocab__`, `__labels__`, `__train__`, `__metrics__`, described
+by :class:`specc.train.checkpoint_docs.CheckpointDocs`, which writes and reads
+them) or an optimizer array `__opt__.NAME`. Writes go to a temporary file, are
+fsynced and renamed, so a crash never leaves a torn checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from specc.backend.numpy.network import Network
 from specc.data.vocab import Vocab
@@ -27,10 +29,17 @@ from specc.fileio import atomic_write_bytes
 from specc.frontend.passes.fits import check_parameters_fit
 from specc.frontend.passes.shapes import infer_shapes
 from specc.ir.spec import Model, Task
-
-FORMAT = "specc-checkpoint"
-VERSION = 1
-_DOCS = ("__meta__", "__model__", "__task__", "__train__", "__metrics__")
+from specc.train.checkpoint_docs import (
+    DOCUMENTS,
+    FORMAT,
+    REQUIRED,
+    VERSION,
+    CheckpointDocs,
+    CheckpointMeta,
+    OptimizerRecord,
+    TrainRecord,
+)
+from specc.train.records import CheckpointMetrics
 
 
 @dataclass
@@ -47,7 +56,7 @@ class Checkpoint:
     labels: Vocab | None = None
     optimizer: dict[str, Any] = field(default_factory=dict)  # {"t": int, "arrays": {...}}
     rng_state: dict[str, Any] | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # a CheckpointMetrics document
     spec_path: str | None = None
     path: str | None = None
 
@@ -64,28 +73,33 @@ def _doc(value: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
 
 
+def documents_of(ckpt: Checkpoint) -> CheckpointDocs:
+    """The JSON documents that describe `ckpt`, validated as they will be read back."""
+    return CheckpointDocs(
+        meta=CheckpointMeta(format=FORMAT, version=VERSION, spec_path=ckpt.spec_path),
+        model=ckpt.model,
+        task=ckpt.task,
+        train=TrainRecord(
+            step=ckpt.step,
+            total_steps=ckpt.total_steps,
+            optimizer=OptimizerRecord(name=ckpt.task.optimizer.name, t=ckpt.optimizer.get("t", 0)),
+            rng=ckpt.rng_state,
+        ),
+        metrics=CheckpointMetrics.model_validate(ckpt.metrics),
+        vocab=ckpt.vocab.to_json() if ckpt.vocab is not None else None,
+        labels=ckpt.labels.to_json() if ckpt.labels is not None else None,
+    )
+
+
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
+    """Write `ckpt` atomically; its JSON documents go through :class:`CheckpointDocs`."""
     arrays: dict[str, np.ndarray] = {}
     arrays.update({k: np.asarray(v) for k, v in ckpt.params.items()})
     arrays.update({k: np.asarray(v) for k, v in ckpt.state.items()})
     for name, arr in ckpt.optimizer.get("arrays", {}).items():
         arrays[f"__opt__.{name}"] = np.asarray(arr)
-    arrays["__meta__"] = _doc({"format": FORMAT, "version": VERSION, "spec_path": ckpt.spec_path})
-    arrays["__model__"] = _doc(ckpt.model.model_dump(mode="json", by_alias=True))
-    arrays["__task__"] = _doc(ckpt.task.model_dump(mode="json", by_alias=True))
-    arrays["__train__"] = _doc(
-        {
-            "step": ckpt.step,
-            "total_steps": ckpt.total_steps,
-            "optimizer": {"name": ckpt.task.optimizer.name, "t": ckpt.optimizer.get("t", 0)},
-            "rng": ckpt.rng_state,
-        }
-    )
-    arrays["__metrics__"] = _doc(ckpt.metrics)
-    if ckpt.vocab is not None:
-        arrays["__vocab__"] = _doc(ckpt.vocab.to_json())
-    if ckpt.labels is not None:
-        arrays["__labels__"] = _doc(ckpt.labels.to_json())
+    for key, doc in documents_of(ckpt).document().items():
+        arrays[key] = _doc(doc)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(Path(path), buf.getvalue())
@@ -125,35 +139,61 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(path, f"damaged checkpoint ({exc})") from None
 
 
-def _parse(data, path: Path) -> Checkpoint:
-    names = set(data.files)
-    missing = [k for k in _DOCS if k not in names]
-    if missing:
-        raise CheckpointError(path, f"not a specc checkpoint (missing {', '.join(missing)})")
-    meta = _read_doc(data, "__meta__", path)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(path, "not a specc checkpoint (unknown format)")
-    version = meta.get("version")
-    if not isinstance(version, int) or version > VERSION:
-        raise CheckpointError(
-            path,
-            f"written by a newer specc (format version {version}; this specc reads "
-            f"up to {VERSION})",
-        )
+def _check_meta(meta: Any, path: Path) -> None:
+    """Name a foreign or newer file as such, before its other documents are judged."""
     try:
-        # JSON mode: spans and other nested types are rebuilt from their JSON form
-        model = Model.model_validate_json(json.dumps(_read_doc(data, "__model__", path)))
-        task = Task.model_validate_json(json.dumps(_read_doc(data, "__task__", path)))
+        CheckpointMeta.model_validate_json(json.dumps(meta))
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise CheckpointError(
-            path, f"its model or task description is invalid ({where}: {first['msg']})"
-        ) from None
-    model, param_layout, state_layout = _layout(model, path)
+        where = str(first["loc"][0]) if first["loc"] else ""
+        if not isinstance(meta, dict) or where == "format":
+            raise CheckpointError(path, "not a specc checkpoint (unknown format)") from None
+        version = meta.get("version")
+        if where == "version" and type(version) is int and version > VERSION:
+            raise CheckpointError(
+                path,
+                f"written by a newer specc (format version {version}; this specc reads "
+                f"up to {VERSION})",
+            ) from None
+        raise CheckpointError(path, f"'__meta__' is damaged ({_problem(first)})") from None
+
+
+def _problem(error: ErrorDetails, skip: int = 0) -> str:
+    """One pydantic error as `where: what`, `where` relative to its document."""
+    where = ".".join(str(x) for x in error["loc"][skip:])
+    return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+def _read_docs(data, names: set[str], path: Path) -> CheckpointDocs:
+    """Every JSON document, validated together through :class:`CheckpointDocs`."""
+    raw = {key: _read_doc(data, key, path) for key in DOCUMENTS if key in names}
+    try:
+        # JSON mode: spans and other nested IR types are rebuilt from their JSON form
+        return CheckpointDocs.model_validate_json(json.dumps(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        doc, problem = str(first["loc"][0]), _problem(first, skip=1)
+        if doc in ("__model__", "__task__"):
+            message = f"its model or task description is invalid ({problem})"
+        elif doc in ("__vocab__", "__labels__"):
+            message = f"vocabulary is damaged ({problem})"
+        elif doc == "__train__":
+            message = f"training record '__train__' is damaged ({problem})"
+        else:
+            message = f"'{doc}' is damaged ({problem})"
+        raise CheckpointError(path, message) from None
+
+
+def _parse(data, path: Path) -> Checkpoint:
+    names = set(data.files)
+    missing = [k for k in REQUIRED if k not in names]
+    if missing:
+        raise CheckpointError(path, f"not a specc checkpoint (missing {', '.join(missing)})")
+    _check_meta(_read_doc(data, "__meta__", path), path)
+    docs = _read_docs(data, names, path)
+    model, param_layout, state_layout = _layout(docs.model, path)
     params = {key: _array(data, key, shape, path) for key, shape in param_layout.items()}
     state = {key: _array(data, key, shape, path) for key, shape in state_layout.items()}
-    train = _read_doc(data, "__train__", path)
     flat = (sum(int(np.prod(shape)) for shape in param_layout.values()),)
     opt_arrays = {k.removeprefix("__opt__."): data[k] for k in names if k.startswith("__opt__.")}
     for name, arr in opt_arrays.items():
@@ -161,33 +201,20 @@ def _parse(data, path: Path) -> Checkpoint:
             raise CheckpointError(
                 path, f"optimizer array '{name}' has shape {arr.shape}, expected {flat}"
             )
-    try:
-        vocab = (
-            Vocab.from_json(_read_doc(data, "__vocab__", path)) if "__vocab__" in names else None
-        )
-        labels = (
-            Vocab.from_json(_read_doc(data, "__labels__", path)) if "__labels__" in names else None
-        )
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(path, f"vocabulary is damaged ({exc})") from None
-    try:
-        step, total = int(train["step"]), int(train["total_steps"])
-        opt_t = int(train["optimizer"]["t"])
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(path, "training record '__train__' is damaged") from None
+    train = docs.train
     return Checkpoint(
         model=model,
-        task=task,
+        task=docs.task,
         params=params,
         state=state,
-        step=step,
-        total_steps=total,
-        vocab=vocab,
-        labels=labels,
-        optimizer={"t": opt_t, "arrays": opt_arrays},
-        rng_state=train.get("rng"),
-        metrics=_read_doc(data, "__metrics__", path),
-        spec_path=meta.get("spec_path"),
+        step=train.step,
+        total_steps=train.total_steps,
+        vocab=Vocab(docs.vocab) if docs.vocab is not None else None,
+        labels=Vocab(docs.labels) if docs.labels is not None else None,
+        optimizer={"t": train.optimizer.t, "arrays": opt_arrays},
+        rng_state=train.rng.document() if train.rng is not None else None,
+        metrics=docs.metrics.document(),
+        spec_path=docs.meta.spec_path,
         path=str(path),
     )
 

@@ -8,7 +8,6 @@ checkpoint at step k ends with exactly the parameters of an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
@@ -29,6 +28,7 @@ from specc.train.memory import check_training_fits
 from specc.train.metrics import evaluate
 from specc.train.optim import clip_global_norm, make_optimizer
 from specc.train.prepare import Batch, Prepared, check_output_fits, prepare
+from specc.train.records import EvalMetrics, RunMetrics, TrainMetrics
 
 
 class Reporter(Protocol):
@@ -222,26 +222,27 @@ def run_task(
     metrics: dict[str, Any] = dict(resumed.metrics) if resumed else {}
     step = first
 
-    def snapshot(at_step: int) -> dict[str, Any]:
+    def snapshot(at_step: int) -> RunMetrics:
         seconds = prior_seconds + time.perf_counter() - started
         recent = train_losses[-spe:] if train_losses else []
-        doc = {
-            "task": task.name,
-            "kind": task.kind,
-            "steps": at_step,
-            "seconds": round(seconds, 3),
-            "train": {"loss": float(np.mean(recent))} if recent else metrics.get("train", {}),
-            "val": metrics.get("val", {}),
-        }
-        if "test" in metrics:
-            doc["test"] = metrics["test"]
-        doc["history"] = history
-        return doc
+        if recent:
+            train = TrainMetrics(loss=float(np.mean(recent)))
+        else:  # no step since the start or the resume: keep what the checkpoint had
+            train = TrainMetrics.model_validate(metrics.get("train", {}))
+        return RunMetrics(
+            task=task.name,
+            kind=task.kind,
+            steps=at_step,
+            seconds=round(seconds, 3),
+            train=train,
+            val=EvalMetrics.model_validate(metrics.get("val", {})),
+            test=EvalMetrics.model_validate(metrics["test"]) if "test" in metrics else None,
+        )
 
     def checkpoint(at_step: int) -> None:
         if not save:
             return
-        doc = snapshot(at_step)
+        record = snapshot(at_step)
         save_checkpoint(
             ckpt_path,
             Checkpoint(
@@ -255,11 +256,11 @@ def run_task(
                 labels=prepared.labels,
                 optimizer={"t": opt.t, "arrays": {k: v.copy() for k, v in opt.state.items()}},
                 rng_state=net.rng.bit_generator.state,
-                metrics=doc,
+                metrics=record.with_history(history).document(),
                 spec_path=str(program.path) if program.path else None,
             ),
         )
-        atomic_write_text(metrics_path, json.dumps(_public(doc), indent=2) + "\n")
+        atomic_write_text(metrics_path, record.to_json())
 
     with _SignalGuard() as guard:
         try:
@@ -291,22 +292,17 @@ def run_task(
                     raise Interrupted(guard.requested, ckpt_path if save else None)
         finally:
             reporter.finish()
-    doc = snapshot(step)
     return RunResult(
         task,
         net,
         prepared,
-        _public(doc),
+        snapshot(step).document(),
         ckpt_path if save else None,
         metrics_path if save else None,
         step,
         prior_seconds + time.perf_counter() - started,
         history,
     )
-
-
-def _public(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k != "history"}
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:

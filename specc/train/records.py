@@ -1,0 +1,103 @@
+"""The metrics a run records: the metrics file `DIR/<task>.json` and a checkpoint's copy.
+
+Why models: `specc run` writes the metrics file for other programs (scripts,
+plots, the study) to read, and a checkpoint keeps the same record plus the
+per-epoch history so a resumed run carries on from it. These models are that
+contract: the loop builds :class:`RunMetrics` and writes it through
+:meth:`~specc.contract.Contract.document`; the checkpoint loader validates
+`__metrics__` with :class:`CheckpointMetrics`; `docs/schemas/metrics.schema.json`
+is generated from :class:`RunMetrics`.
+
+Which metrics appear depends on the task's kind (see `specc.train.metrics`):
+next_char has loss, bits_per_char and accuracy; tag has loss, accuracy and
+per_tag; classify has loss and accuracy; regress has loss and mse. Losses
+are in nats, or the mean squared error for mse.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import Field
+
+from specc.contract import Contract, Omittable
+from specc.ir.spec import TaskKind
+
+
+class TagScore(Contract):
+    """How well one tag was predicted on the held-out words that carry it."""
+
+    accuracy: float
+    count: int
+
+
+class EvalScalars(Contract):
+    """The single-number metrics of one evaluation (the kind decides which are there)."""
+
+    loss: Omittable[float] = None
+    bits_per_char: Omittable[float] = None
+    accuracy: Omittable[float] = None
+    mse: Omittable[float] = None
+
+
+class EvalMetrics(EvalScalars):
+    """One evaluation over a split; empty when there was no such split to evaluate."""
+
+    per_tag: Omittable[dict[str, TagScore]] = None
+
+
+class TrainMetrics(Contract):
+    """The mean training loss over the last epoch's steps; empty before the first step."""
+
+    loss: Omittable[float] = None
+
+
+class HistoryEntry(Contract):
+    """One end-of-epoch evaluation, as kept in a checkpoint's history."""
+
+    step: int
+    epoch: int
+    train_loss: float
+    val: EvalScalars
+
+
+class RunMetrics(Contract):
+    """The metrics file `DIR/<task>.json` that `specc run` writes at every checkpoint."""
+
+    task: str = Field(description="The task's name.")
+    kind: TaskKind
+    steps: int = Field(description="Training steps taken so far (counting those before a resume).")
+    seconds: float = Field(description="Wall-clock seconds spent training, resumes included.")
+    train: TrainMetrics
+    val: EvalMetrics = Field(description="The latest evaluation on the held-out split.")
+    test: Omittable[EvalMetrics] = Field(
+        None, description="Only when the task's data has a test split, evaluated once at the end."
+    )
+
+    def with_history(self, history: list[dict[str, Any]]) -> CheckpointMetrics:
+        """The record a checkpoint keeps: these metrics and every epoch's evaluation."""
+        return CheckpointMetrics.model_validate({**self.document(), "history": history})
+
+    def to_json(self) -> str:
+        """The metrics file's text (json.dumps with indent 2, as it always was)."""
+        return json.dumps(self.document(), indent=2) + "\n"
+
+
+class CheckpointMetrics(Contract):
+    """A checkpoint's `__metrics__`: the run's metrics so far and its history.
+
+    `specc run` always writes every key of :class:`RunMetrics` plus `history`.
+    Each is optional all the same, because a checkpoint saved through the
+    Python API carries whatever metrics its caller had (`specc explain` shows
+    what is there), and a run resumed from it starts its history afresh.
+    """
+
+    task: Omittable[str] = None
+    kind: Omittable[TaskKind] = None
+    steps: Omittable[int] = None
+    seconds: Omittable[float] = None
+    train: Omittable[TrainMetrics] = None
+    val: Omittable[EvalMetrics] = None
+    test: Omittable[EvalMetrics] = None
+    history: Omittable[list[HistoryEntry]] = None
