@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_torch.py"
+from helpers import REPO
+
+SCRIPT = REPO / "benchmarks" / "bench_torch.py"
 
 
 @pytest.fixture(scope="module")

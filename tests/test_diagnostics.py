@@ -10,8 +10,6 @@ fails on purpose and names the gap.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +18,7 @@ import specc
 from specc import cli
 from specc.errors import SpecError
 
-REPO = Path(__file__).resolve().parent.parent
-SPECS = REPO / "specs"
-TAGGER_DATA = SPECS / "data" / "sample.conllu"
+from helpers import SPECS, specc_cli
 
 
 class _Any:
@@ -989,10 +985,10 @@ def test_check_prints_the_rendered_block_to_stderr(capsys, write_spec) -> None:
     )
 
 
-def test_check_reports_every_bad_file_and_fails(capsys, write_spec, specs_dir) -> None:
+def test_check_reports_every_bad_file_and_fails(capsys, write_spec) -> None:
     bad1 = write_spec(BAD_SPEC, "one.spec")
     bad2 = write_spec(spec("model m {", "    input x : token", "}"), "two.spec")
-    status, out, err = _check(capsys, bad1, specs_dir / "adding.spec", bad2)
+    status, out, err = _check(capsys, bad1, SPECS / "adding.spec", bad2)
     assert status == 1 and out == ""
     headers = [line for line in err.splitlines() if ": error: " in line]
     assert headers[0].startswith(f"{bad1}:3:25: error: ")
@@ -1000,17 +996,7 @@ def test_check_reports_every_bad_file_and_fails(capsys, write_spec, specs_dir) -
     assert "adding.spec" not in err
 
 
-def _valid_specs() -> list:
-    params = []
-    for path in sorted(SPECS.glob("*.spec")):
-        marks = []
-        if path.name == "tagger.spec" and not TAGGER_DATA.is_file():
-            marks.append(pytest.mark.skip(reason="specs/data/sample.conllu is not written yet"))
-        params.append(pytest.param(path, id=path.name, marks=marks))
-    return params
-
-
-@pytest.mark.parametrize("path", _valid_specs())
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.spec")), ids=lambda p: p.name)
 def test_check_is_silent_on_valid_specs(capsys, path: Path) -> None:
     status, out, err = _check(capsys, path)
     assert (status, out, err) == (0, "", "")
@@ -1031,20 +1017,13 @@ def test_check_without_files_is_a_usage_error(capsys) -> None:
     capsys.readouterr()
 
 
-def test_command_line_exit_statuses(tmp_path: Path, cli_env) -> None:
+def test_command_line_exit_statuses(tmp_path: Path) -> None:
     """The real `python -m specc.cli` process: 0 valid, 1 bad spec, 2 bad option."""
     bad = tmp_path / "bad.spec"
     bad.write_text(BAD_SPEC, encoding="utf-8")
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "specc.cli", *args],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=cli_env,
-            timeout=60,
-        )
+    def run(*args: str):
+        return specc_cli(*args, cwd=tmp_path, timeout=60)
 
     ok = run("check", str(SPECS / "adding.spec"))
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "", "")
@@ -1101,8 +1080,8 @@ def test_check_empty_file_is_valid(capsys, write_spec) -> None:
     assert _check(capsys, path) == (0, "", "")
 
 
-def test_check_accepts_a_utf8_byte_order_mark(capsys, write_spec, specs_dir) -> None:
+def test_check_accepts_a_utf8_byte_order_mark(capsys, write_spec) -> None:
     """Editors on Windows write a BOM; the file is still UTF-8 text."""
-    text = (specs_dir / "adding.spec").read_text(encoding="utf-8")
+    text = (SPECS / "adding.spec").read_text(encoding="utf-8")
     path = write_spec(b"\xef\xbb\xbf" + text.encode("utf-8"), "bom.spec")
     assert _check(capsys, path) == (0, "", "")

@@ -7,7 +7,6 @@ rendered view must equal it, so a change to the picture shows in review.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -21,13 +20,14 @@ from rich.console import Console
 
 import specc
 import specc.cli.explain as cmd
+from specc import cli
 from specc.errors import OptionError, SpecError
 from specc.explain.accounting import Count, analyse, optimizer_arrays
 from specc.explain.export import model_json, to_dot, to_mermaid
 from specc.explain.unroll import unroll_lines
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "specs"
+from helpers import SPECS, write_spec_and_data
+
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 
 
@@ -78,10 +78,9 @@ def check_snapshot(name: str, text: str) -> None:
 
 
 def explain(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="specc")
-    sub = parser.add_subparsers(dest="command")
-    cmd.add_parser(sub)
-    return cmd.run(parser.parse_args(["explain", *argv]))
+    """`specc explain ARGV` through the command's entry point; `--debug` makes a user
+    error raise (as it would print), so a test can check its type and words."""
+    return cli.main(["--debug", "explain", *argv])
 
 
 def explain_out(capsys, *argv: str) -> str:
@@ -335,8 +334,9 @@ def test_unroll_long_sequences_are_elided():
 
 
 def test_unroll_without_rnn_is_a_user_error(tmp_path):
-    spec = tmp_path / "mlp.spec"
-    spec.write_text("model mlp {\n input x : vector[3]\n output y = x -> dense(units=2)\n}\n")
+    spec = write_spec_and_data(
+        tmp_path, "model mlp {\n input x : vector[3]\n output y = x -> dense(units=2)\n}\n"
+    )
     with pytest.raises(OptionError, match="no rnn"):
         explain(str(spec), "--unroll", "3")
     with pytest.raises(OptionError):
@@ -505,8 +505,7 @@ def test_unknown_model_and_task_are_user_errors():
 
 
 def test_model_option_picks_one(capsys, tmp_path):
-    spec = tmp_path / "two.spec"
-    spec.write_text(SMALL)
+    spec = write_spec_and_data(tmp_path, SMALL)
     out = explain_out(capsys, str(spec))
     assert "model branches" in out and "model birnn" in out  # every model by default
     out = explain_out(capsys, str(spec), "--model", "birnn")
@@ -597,8 +596,7 @@ model wide {
 
 
 def test_unbound_formulas_never_crash_and_fit(capsys, tmp_path):
-    spec = tmp_path / "wide.spec"
-    spec.write_text(WIDE)
+    spec = write_spec_and_data(tmp_path, WIDE)
     out = explain_out(capsys, str(spec))
     assert max(len(line.rstrip()) for line in out.splitlines()) <= 80
     assert "vocab·vocab" in out  # embedding(dim=vocab): vocab*vocab

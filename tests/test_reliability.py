@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,15 +16,7 @@ import specc
 from specc.train.checkpoint import load_checkpoint
 from specc.train.loop import run_task
 
-
-def specc_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "specc.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
+from helpers import specc_cli, start_specc, write_spec_and_data
 
 # ----- pathological specs: fast, bounded, exit 1 where wrong and 0 where only large ----------
 
@@ -142,23 +133,24 @@ task t : next_char {{ model = lm  data = text("{path}")  seq_len = 8  batch = 4 
 )
 def test_broken_text_data_is_one_clear_error(tmp_path, setup, words):
     setup(tmp_path)
-    spec = tmp_path / "t.spec"
-    spec.write_text(TEXT_TASK.format(path="corpus.txt"))
+    spec = write_spec_and_data(tmp_path, TEXT_TASK.format(path="corpus.txt"))
     res = specc_cli("run", str(spec))
     assert res.returncode == 1
     assert words in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
 
 
+TAGGER = (
+    "model m { input w : tokens output y = w -> embedding(4) -> rnn(8)"
+    " -> dense(units=labels) -> softmax }\n"
+)
+
+
 def test_conllu_bad_line_is_reported_with_file_and_line(tmp_path):
-    (tmp_path / "d.conllu").write_text(
-        "# sent_id = 1\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n1\tBad\tline\n"
-    )
-    spec = tmp_path / "t.spec"
-    spec.write_text(
-        "model m { input w : tokens output y = w -> embedding(4) -> rnn(4)"
-        " -> dense(units=labels) -> softmax }\n"
-        'task t : tag { model = m  data = conllu("d.conllu") }\n'
+    spec = write_spec_and_data(
+        tmp_path,
+        TAGGER + 'task t : tag { model = m  data = conllu("d.conllu") }\n',
+        {"d.conllu": "# sent_id = 1\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n1\tBad\tline\n"},
     )
     res = specc_cli("run", str(spec))
     assert res.returncode == 1
@@ -167,13 +159,14 @@ def test_conllu_bad_line_is_reported_with_file_and_line(tmp_path):
 
 def test_dev_tags_never_seen_in_training_are_noted_and_counted_wrong(tmp_path):
     train = "\n".join(["the/DET cat/NOUN sleeps/VERB ./PUNCT"] * 12)
-    (tmp_path / "train.conllu").write_text(_conllu(train))
-    (tmp_path / "dev.conllu").write_text(_conllu("wow/INTJ the/DET cat/NOUN ./PUNCT"))
-    spec = tmp_path / "t.spec"
-    spec.write_text(
-        "model m { input w : tokens output y = w -> embedding(4) -> rnn(8)"
-        " -> dense(units=labels) -> softmax }\n"
-        'task t : tag { model = m  data = conllu("train.conllu", dev="dev.conllu")  steps = 3 }\n'
+    spec = write_spec_and_data(
+        tmp_path,
+        TAGGER + "task t : tag { model = m  steps = 3\n"
+        '  data = conllu("train.conllu", dev="dev.conllu") }\n',
+        {
+            "train.conllu": _conllu(train),
+            "dev.conllu": _conllu("wow/INTJ the/DET cat/NOUN ./PUNCT"),
+        },
     )
     res = specc_cli("run", str(spec), "--out", str(tmp_path / "o"))
     assert res.returncode == 0, res.stderr
@@ -207,12 +200,19 @@ task t : next_char { model = lm  data = text("c.txt")  seq_len = 8  batch = 4
 """
 
 
+def _trained_checkpoint(folder: Path) -> Path:
+    """A checkpoint of two steps of the DIVERGING spec at a sane rate, from the real command."""
+    spec = write_spec_and_data(
+        folder, DIVERGING.replace("STEP", "0.1"), {"c.txt": "abcdefgh " * 40}
+    )
+    done = specc_cli("run", str(spec), "--steps", "2")
+    assert done.returncode == 0, done.stderr
+    return folder / "runs" / "t.npz"
+
+
 def test_divergence_stops_with_step_node_and_advice_and_keeps_last_checkpoint(tmp_path):
-    (tmp_path / "c.txt").write_text("abcdefgh " * 40)
+    ckpt = _trained_checkpoint(tmp_path)
     spec = tmp_path / "t.spec"
-    spec.write_text(DIVERGING.replace("STEP", "0.1"))
-    assert specc_cli("run", str(spec), "--epochs", "1").returncode == 0
-    ckpt = tmp_path / "runs" / "t.npz"
     before = ckpt.read_bytes()
     spec.write_text(DIVERGING.replace("STEP", "1e30"))
     res = specc_cli("run", str(spec))
@@ -235,15 +235,9 @@ task t : next_char { model = lm  data = text("c.txt")  seq_len = 16  batch = 8
 
 
 def _start_training(tmp_path: Path, out: str) -> subprocess.Popen:
-    (tmp_path / "c.txt").write_text("the quick brown fox jumps over the lazy dog. " * 200)
-    spec = tmp_path / "t.spec"
-    spec.write_text(LONG)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "specc.cli", "run", str(spec), "--out", str(tmp_path / out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    corpus = "the quick brown fox jumps over the lazy dog. " * 200
+    spec = write_spec_and_data(tmp_path, LONG, {"c.txt": corpus})
+    proc = start_specc("run", str(spec), "--out", str(tmp_path / out))
     # wait until training is under way (the first progress line)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -292,11 +286,7 @@ def test_kill_during_checkpoint_writes_leaves_previous_checkpoint_readable(tmp_p
     )
     out = tmp_path / "o"
     for delay in (1.0, 1.3, 1.7):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "specc.cli", "run", str(spec), "--out", str(out)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = start_specc("run", str(spec), "--out", str(out), capture=False)
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -307,18 +297,18 @@ def test_kill_during_checkpoint_writes_leaves_previous_checkpoint_readable(tmp_p
 # ----- checkpoints from elsewhere ------------------------------------------------------------
 
 
-def test_checkpoint_whose_ir_fails_validation_is_refused(tmp_path):
-    (tmp_path / "c.txt").write_text("abcdefgh " * 40)
-    spec = tmp_path / "t.spec"
-    spec.write_text(DIVERGING.replace("STEP", "0.1"))
-    assert specc_cli("run", str(spec), "--steps", "2").returncode == 0
-    good = tmp_path / "runs" / "t.npz"
+def _with_rnn_hidden(good: Path, hidden: int, bad: Path) -> Path:
+    """A copy of checkpoint `good` whose model description says rnn(hidden=HIDDEN)."""
     data = dict(np.load(good, allow_pickle=False))
     model = json.loads(data["__model__"].tobytes())
-    model["nodes"][1]["hidden"] = -5
+    model["nodes"][1]["hidden"] = hidden
     data["__model__"] = np.frombuffer(json.dumps(model).encode(), np.uint8)
-    bad = tmp_path / "bad.npz"
     np.savez(bad, **data)
+    return bad
+
+
+def test_checkpoint_whose_ir_fails_validation_is_refused(tmp_path):
+    bad = _with_rnn_hidden(_trained_checkpoint(tmp_path), -5, tmp_path / "bad.npz")
     res = specc_cli("generate", str(bad))
     assert res.returncode == 1
     assert "model or task description is invalid" in res.stderr
@@ -339,16 +329,7 @@ def test_memory_guard_refuses_with_both_numbers(tmp_path):
 
 
 def test_checkpoint_with_a_huge_model_is_refused_before_allocating(tmp_path):
-    (tmp_path / "c.txt").write_text("abcdefgh " * 40)
-    spec = tmp_path / "t.spec"
-    spec.write_text(DIVERGING.replace("STEP", "0.1"))
-    assert specc_cli("run", str(spec), "--steps", "2").returncode == 0
-    data = dict(np.load(tmp_path / "runs" / "t.npz", allow_pickle=False))
-    model = json.loads(data["__model__"].tobytes())
-    model["nodes"][1]["hidden"] = 10**9
-    data["__model__"] = np.frombuffer(json.dumps(model).encode(), np.uint8)
-    bad = tmp_path / "huge.npz"
-    np.savez(bad, **data)
+    bad = _with_rnn_hidden(_trained_checkpoint(tmp_path), 10**9, tmp_path / "huge.npz")
     res = specc_cli("generate", str(bad))
     assert res.returncode == 1
     assert "its model cannot be built" in res.stderr and "parameters alone" in res.stderr

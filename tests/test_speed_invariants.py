@@ -9,8 +9,6 @@ path computes exactly what the plain path computes, and float32 stays float32.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -21,7 +19,7 @@ from specc.backend.numpy.losses import softmax_cross_entropy
 from specc.ir.spec import Adam
 from specc.train.optim import clip_global_norm, make_optimizer
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
+from helpers import SPECS
 
 # Big enough that every large array goes through the buffer pool.
 B, T = 16, 40
