@@ -738,7 +738,7 @@ SHAPES = [
         "4:35",
         "a tag task needs a distribution over the labels at every step (B, T, labels); "
         "output 'tags' has (B, labels)",
-        "end the model with dense(units=labels) -> softmax",
+        "a tag task needs an output per step; remove return=last from rnn 'rnn' (line 3)",
         id="task-tag-output-not-per-step",
     ),
     pytest.param(
@@ -933,6 +933,96 @@ def test_overlong_data_path_is_a_spec_error_not_a_crash(tmp_path: Path) -> None:
     d = err.diagnostics[0]
     assert (d.span.line, d.span.column) == (7, 17), rendered
     assert d.message.startswith("data file '"), rendered
+
+
+# A tag model whose rnn drops the time axis, with a task on line 6 whose data file
+# is missing: two independent mistakes, both of which a user must see at once.
+LAST_ONLY_TAGGER = spec(
+    "model tg {",
+    "    input words : tokens",
+    "    r = words -> embedding(dim=8) -> rnn(hidden=8, return=last)",
+    "    output tags = r -> dense(units=labels) -> softmax",
+    "}",
+    'task t : tag { model = tg  data = conllu("missing.conllu") }',
+)
+PER_STEP_HELP = "a tag task needs an output per step; remove return=last from rnn 'r' (line 3)"
+
+
+def test_tag_output_without_time_and_missing_data_are_both_reported(write_spec) -> None:
+    """Through `specc.load`, as `specc check` and `specc run` read a file: the missing
+    file must not hide the shape error, and the help must point at `return=last`."""
+    path = write_spec(LAST_ONLY_TAGGER, "tagger.spec")
+    with pytest.raises(SpecError) as info:
+        specc.load(path)
+    got = [(d.span.line, d.span.column, d.message, d.help) for d in info.value.diagnostics]
+    assert got == [
+        (
+            4,
+            47,
+            "a tag task needs a distribution over the labels at every step (B, T, labels); "
+            "output 'tags' has (B, labels)",
+            PER_STEP_HELP,
+        ),
+        (
+            6,
+            42,
+            "data file 'missing.conllu' not found",
+            "paths are relative to the folder of the spec file",
+        ),
+    ]
+    rendered = info.value.render()
+    assert f"help: {PER_STEP_HELP}" in rendered
+    assert "end the model with dense(units=labels)" not in rendered  # it already does
+
+
+def test_tag_output_without_time_is_reported_when_the_data_file_exists(tmp_path: Path) -> None:
+    """The same spec through `specc.loads` with the file present: only the shape error."""
+    (tmp_path / "missing.conllu").write_text("1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n")
+    err, rendered = first_error(LAST_ONLY_TAGGER, tmp_path)
+    assert [(d.span.line, d.help) for d in err.diagnostics] == [(4, PER_STEP_HELP)], rendered
+
+
+def test_every_rnn_that_drops_time_is_named(tmp_path: Path) -> None:
+    """Two branches each end in return=last: both must change for a per-step output."""
+    text = task(
+        "tag",
+        "    model = tg",
+        "    data = copy(length=5)",
+        model=(
+            "model tg {",
+            "    input words : tokens",
+            "    a = words -> embedding(dim=8) -> rnn(hidden=8, return=last)",
+            "    b = words -> embedding(dim=8) -> rnn(hidden=4, reverse=true, return=last)",
+            "    output tags = (a, b) -> concat -> dense(units=labels) -> softmax",
+            "}",
+        ),
+    )
+    err, rendered = first_error(text, tmp_path)
+    assert [d.help for d in err.diagnostics] == [
+        "a tag task needs an output per step; "
+        "remove return=last from rnn 'a' (line 3) and rnn 'b' (line 4)"
+    ], rendered
+
+
+def test_classify_output_with_time_asks_for_return_last_at_the_rnn(tmp_path: Path) -> None:
+    """The mirror case: one answer per sequence, but the rnn returns every step."""
+    text = task(
+        "classify",
+        "    model = p",
+        "    data = parity(length=8, samples=100)",
+        model=(
+            "model p {",
+            "    input bits : tokens",
+            "    output odd = bits -> one_hot -> rnn(hidden=8) -> dense(units=labels) -> softmax",
+            "}",
+        ),
+    )
+    err, rendered = first_error(text, tmp_path)
+    (d,) = err.diagnostics
+    assert d.message.startswith("a classify task needs one distribution over the labels"), rendered
+    assert d.help == (
+        "a classify task needs one output per sequence; add return=last to rnn 'rnn' (line 3)"
+    )
 
 
 def test_nul_byte_in_text_is_one_clean_line() -> None:
