@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import time
@@ -265,33 +266,107 @@ def test_signal_saves_a_checkpoint_and_resume_matches_uninterrupted(tmp_path, si
         np.testing.assert_array_equal(full.net.params[k], resumed.net.params[k], err_msg=k)
 
 
-def test_second_ctrl_c_exits_at_once_without_a_torn_file(tmp_path):
-    proc = _start_training(tmp_path, "o")
-    proc.send_signal(signal.SIGINT)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    path = tmp_path / "o" / "t.npz"
-    if path.exists():  # whatever is there must be whole
-        load_checkpoint(path)
-    assert not [p for p in (tmp_path / "o").glob(".*tmp")] if (tmp_path / "o").exists() else True
+# One training step over 20,000 characters takes most of a second here (many short
+# numpy calls, one per character, so a signal is handled within milliseconds).
+SLOW_STEPS = """
+model lm { input c : tokens
+  output y = c -> embedding(dim=8) -> rnn(hidden=128) -> dense(units=vocab) -> softmax }
+task t : next_char { model = lm  data = text("c.txt")  seq_len = 20000  batch = 2
+                     optimizer = adam(lr=3e-3)  steps = 1000000 }
+"""
 
 
-def test_kill_during_checkpoint_writes_leaves_previous_checkpoint_readable(tmp_path):
-    """SIGKILL at random moments of a run that checkpoints every epoch."""
-    (tmp_path / "c.txt").write_text("abcdefghij " * 60)
-    spec = tmp_path / "t.spec"
-    spec.write_text(
-        LONG.replace("steps = 1000000", "epochs = 1000").replace("batch = 8", "batch = 2")
-    )
+def _temporary_files(folder: Path) -> list[Path]:
+    """What an atomic write leaves while it is under way (`.NAME.XXXX.tmp`)."""
+    return sorted(folder.glob(".*.tmp"))
+
+
+def test_second_ctrl_c_exits_at_once_and_keeps_the_last_checkpoint_whole(tmp_path):
+    """The first Ctrl-C asks for a stop at the next step boundary; a second one, sent
+    well before that boundary, stops at once: nothing is saved, so the checkpoint of
+    the earlier run is left exactly as it was, and no temporary file remains. (Had
+    the second Ctrl-C been ignored, the stop at the boundary would save a new one.)"""
+    corpus = "the quick brown fox jumps over the lazy dog. " * 3000
+    spec = write_spec_and_data(tmp_path, SLOW_STEPS, {"c.txt": corpus})
     out = tmp_path / "o"
-    for delay in (1.0, 1.3, 1.7):
-        proc = start_specc("run", str(spec), "--out", str(out), capture=False)
+    earlier = specc_cli("run", str(spec), "--steps", "1", "--out", str(out))
+    assert earlier.returncode == 0, earlier.stderr
+    ckpt = out / "t.npz"
+    saved = ckpt.read_bytes()
+
+    proc = start_specc("run", str(spec), "--out", str(out))
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline()  # printed just before the first step starts
+        assert line.startswith("training t"), line + proc.stderr.read()
+        # Ctrl-C, then again every 50 ms until it stops, as an impatient user would:
+        # signals that arrive during one long numpy call are handled as one.
+        deadline = time.monotonic() + 60
+        proc.send_signal(signal.SIGINT)
+        while proc.poll() is None:
+            assert time.monotonic() < deadline, "specc run did not stop within 60 s"
+            time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)  # does nothing once it has ended
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    # 130 from specc; a Ctrl-C that lands while Python shuts down ends it by SIGINT
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "checkpoint saved" not in err and "Traceback" not in err, err
+    assert ckpt.read_bytes() == saved
+    assert load_checkpoint(ckpt).step == 1
+    assert _temporary_files(out) == []
+
+
+CHECKPOINTS_OFTEN = LONG.replace("steps = 1000000", "epochs = 1000").replace(
+    "batch = 8", "batch = 2"
+)
+
+
+def _kill_when(proc: subprocess.Popen, ready, delay: float, within: float = 60) -> None:
+    """SIGKILL `proc` `delay` seconds after `ready()` first holds; fail if it never does."""
+    deadline = time.monotonic() + within
+    try:
+        while not ready():
+            assert proc.poll() is None, "specc run ended before it wrote a checkpoint"
+            assert time.monotonic() < deadline, f"no checkpoint written within {within} s"
+            time.sleep(0.01)
         time.sleep(delay)
+    finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        if (out / "t.npz").exists():
-            load_checkpoint(out / "t.npz")  # never torn
+
+
+def test_kill_at_random_moments_never_tears_or_loses_a_checkpoint(tmp_path):
+    """SIGKILL at random moments of runs that write a checkpoint every few dozen
+    milliseconds, each resuming the last: the checkpoint is always there, always
+    loads, and never goes back to an earlier step than one already saved."""
+    spec = write_spec_and_data(tmp_path, CHECKPOINTS_OFTEN, {"c.txt": "abcdefghij " * 60})
+    out = tmp_path / "o"
+    ckpt = out / "t.npz"
+    rng = random.Random(0)
+
+    first = start_specc("run", str(spec), "--out", str(out), capture=False)
+    _kill_when(first, ckpt.exists, rng.uniform(0, 0.5))
+    steps = [load_checkpoint(ckpt).step]
+    for _ in range(4):
+        written = _identity(ckpt)
+        proc = start_specc(
+            "run", str(spec), "--out", str(out), "--resume", str(ckpt), capture=False
+        )
+        # once this run has replaced the file, it is between checkpoints or writing one
+        _kill_when(proc, lambda before=written: _identity(ckpt) != before, rng.uniform(0, 0.5))
+        step = load_checkpoint(ckpt).step  # raises on a torn or half-written file
+        assert step >= steps[-1], steps
+        steps.append(step)
+    assert steps[-1] > steps[0], steps  # the resumed runs did train
+    json.loads((out / "t.json").read_text())  # the metrics file is whole too
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """Changes whenever an atomic write replaces `path` (a new inode each time)."""
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
 
 
 # ----- checkpoints from elsewhere ------------------------------------------------------------
