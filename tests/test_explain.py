@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -25,6 +26,8 @@ from specc.errors import OptionError, SpecError
 from specc.explain.accounting import Count, analyse, optimizer_arrays
 from specc.explain.export import model_json, to_dot, to_mermaid
 from specc.explain.unroll import unroll_lines
+from specc.train.checkpoint import Checkpoint, save_checkpoint
+from specc.train.prepare import task_sizes
 
 from helpers import SPECS, write_spec_and_data
 
@@ -521,9 +524,8 @@ def test_help_lists_every_option(capsys):
 
 
 def test_task_binds_sizes_from_data(capsys):
-    prepare = pytest.importorskip("specc.train.prepare")
     program = specc.load(SPECS / "tagger.spec")
-    sizes = prepare.task_sizes(program, program.task("ud_english"))
+    sizes = task_sizes(program, program.task("ud_english"))
     v, labels = sizes["vocab"], sizes["labels"]
     doc = json.loads(
         explain_out(capsys, str(SPECS / "tagger.spec"), "--task", "ud_english", "--format", "json")
@@ -547,17 +549,14 @@ def test_task_binds_sizes_from_data(capsys):
 
 
 def test_checkpoint(tmp_path, capsys):
-    ckpt_mod = pytest.importorskip("specc.train.checkpoint")
-    import numpy as np
-
     program = specc.load(SPECS / "char_rnn.spec")
     net = program.build("char_rnn", sizes={"vocab": 65}, seed=0)
     net.state["batchnorm.running_var"][...] = np.linspace(0.5, 2.0, 128)
     net.state["batchnorm.running_mean"][...] = 0.25
     path = tmp_path / "x.npz"
-    ckpt_mod.save_checkpoint(
+    save_checkpoint(
         path,
-        ckpt_mod.Checkpoint(
+        Checkpoint(
             model=net.model,
             task=program.task(),
             params={k: v.copy() for k, v in net.params.items()},
