@@ -14,6 +14,9 @@ import pytest
 
 from helpers import REPO
 
+# a repository tool, not the package: run with -m tools (CI does)
+pytestmark = pytest.mark.tools
+
 SCRIPT = REPO / "benchmarks" / "bench_torch.py"
 
 
