@@ -743,6 +743,46 @@ SHAPES = [
     ),
     pytest.param(
         task(
+            "tag",
+            "    model = tg",
+            "    data = copy(length=5)",
+            model=(
+                "model tg {",
+                "    input words : tokens",
+                "    a = words -> embedding(dim=8) -> rnn(hidden=8, return=last)",
+                "    b = words -> embedding(dim=8) -> rnn(hidden=4, reverse=true, return=last)",
+                "    output tags = (a, b) -> concat -> dense(units=labels) -> softmax",
+                "}",
+            ),
+        ),
+        "5:62",
+        "a tag task needs a distribution over the labels at every step (B, T, labels); "
+        "output 'tags' has (B, labels)",
+        "a tag task needs an output per step; "
+        "remove return=last from rnn 'a' (line 3) and rnn 'b' (line 4)",
+        id="task-tag-two-rnns-drop-time",
+    ),
+    pytest.param(
+        task(
+            "classify",
+            "    model = p",
+            "    data = parity(length=8, samples=100)",
+            model=(
+                "model p {",
+                "    input bits : tokens",
+                "    output odd = bits -> one_hot -> rnn(hidden=8) -> dense(units=labels)"
+                " -> softmax",
+                "}",
+            ),
+        ),
+        "3:77",
+        "a classify task needs one distribution over the labels (B, labels); "
+        "output 'odd' has (B, T, labels)",
+        "a classify task needs one output per sequence; add return=last to rnn 'rnn' (line 3)",
+        id="task-classify-output-per-step",
+    ),
+    pytest.param(
+        task(
             "next_char",
             *GOOD_NEXT_CHAR,
             model=(
@@ -980,49 +1020,6 @@ def test_tag_output_without_time_is_reported_when_the_data_file_exists(tmp_path:
     (tmp_path / "missing.conllu").write_text("1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n")
     err, rendered = first_error(LAST_ONLY_TAGGER, tmp_path)
     assert [(d.span.line, d.help) for d in err.diagnostics] == [(4, PER_STEP_HELP)], rendered
-
-
-def test_every_rnn_that_drops_time_is_named(tmp_path: Path) -> None:
-    """Two branches each end in return=last: both must change for a per-step output."""
-    text = task(
-        "tag",
-        "    model = tg",
-        "    data = copy(length=5)",
-        model=(
-            "model tg {",
-            "    input words : tokens",
-            "    a = words -> embedding(dim=8) -> rnn(hidden=8, return=last)",
-            "    b = words -> embedding(dim=8) -> rnn(hidden=4, reverse=true, return=last)",
-            "    output tags = (a, b) -> concat -> dense(units=labels) -> softmax",
-            "}",
-        ),
-    )
-    err, rendered = first_error(text, tmp_path)
-    assert [d.help for d in err.diagnostics] == [
-        "a tag task needs an output per step; "
-        "remove return=last from rnn 'a' (line 3) and rnn 'b' (line 4)"
-    ], rendered
-
-
-def test_classify_output_with_time_asks_for_return_last_at_the_rnn(tmp_path: Path) -> None:
-    """The mirror case: one answer per sequence, but the rnn returns every step."""
-    text = task(
-        "classify",
-        "    model = p",
-        "    data = parity(length=8, samples=100)",
-        model=(
-            "model p {",
-            "    input bits : tokens",
-            "    output odd = bits -> one_hot -> rnn(hidden=8) -> dense(units=labels) -> softmax",
-            "}",
-        ),
-    )
-    err, rendered = first_error(text, tmp_path)
-    (d,) = err.diagnostics
-    assert d.message.startswith("a classify task needs one distribution over the labels"), rendered
-    assert d.help == (
-        "a classify task needs one output per sequence; add return=last to rnn 'rnn' (line 3)"
-    )
 
 
 def test_nul_byte_in_text_is_one_clean_line() -> None:
