@@ -12,17 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, write_file
-
-# `python -m pytest` puts the checkout on sys.path; a bare `pytest` may not.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# `python -m pytest` puts the checkout on sys.path; a bare `pytest` may not, and
+# tests/helpers.py imports specc, so this comes before any test module loads it.
+_CHECKOUT = str(Path(__file__).resolve().parent.parent)
+if _CHECKOUT not in sys.path:
+    sys.path.insert(0, _CHECKOUT)
 
 
 @pytest.fixture
 def write_spec(tmp_path: Path) -> Callable[..., Path]:
     """Write text (or bytes) to a file under tmp_path, exactly as given (no newline
     translation, so a test controls every byte), and return its path."""
+
+    from helpers import write_file
 
     def write(content: str | bytes, name: str = "bad.spec") -> Path:
         return write_file(tmp_path / name, content)

@@ -19,8 +19,8 @@ import pytest
 
 from specc.backend.numpy import blas
 from specc.backend.numpy.kernels import Dense
-from tests.test_kernels import grad_check
-from tests.test_speed_invariants import RNN_LOOPS, batch, char_rnn, check_rnn_gradients
+
+from helpers import RNN_LOOPS, batch, char_rnn, check_rnn_gradients, checkout_env, grad_check
 
 pytestmark = pytest.mark.skipif(blas.name() != "mkl", reason="the mkl extra is not installed")
 
@@ -232,6 +232,6 @@ def test_training_with_and_without_mkl_agrees(monkeypatch):
 
 def test_environment_variable_turns_mkl_off():
     code = "from specc.backend.numpy import blas; print(blas.name())"
-    env = {**os.environ, "SPECC_BLAS": "numpy"}
+    env = {**checkout_env(), "SPECC_BLAS": "numpy"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "numpy", out.stderr
