@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_torch.py"
+from helpers import REPO
+
+# a repository tool, not the package: run with -m tools (CI does)
+pytestmark = pytest.mark.tools
+
+SCRIPT = REPO / "benchmarks" / "bench_torch.py"
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,9 @@ import pytest
 import threadpoolctl
 
 from specc.backend.numpy import blas
-from tests.numpy_kernels import Dense
-from tests.test_kernels import grad_check
-from tests.test_speed_invariants import RNN_LOOPS, batch, char_rnn, check_rnn_gradients
+
+from helpers import RNN_LOOPS, batch, char_rnn, check_rnn_gradients, checkout_env, grad_check
+from numpy_kernels import Dense
 
 pytestmark = pytest.mark.skipif(blas.name() != "mkl", reason="the mkl extra is not installed")
 
@@ -229,7 +229,7 @@ def test_training_with_and_without_mkl_agrees(monkeypatch):
 
 def test_environment_variable_turns_mkl_off():
     code = "from specc.backend.numpy import blas; print(blas.name())"
-    env = {**os.environ, "SPECC_BLAS": "numpy"}
+    env = {**checkout_env(), "SPECC_BLAS": "numpy"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "numpy", out.stderr
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
+from helpers import SPECS, specc_cli, write_spec_and_data
 
 TINY = """
 model lm {
@@ -29,22 +27,10 @@ task tiny : next_char {
 """
 
 
-def specc_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "specc.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
-    (tmp_path / "corpus.txt").write_text("the cat and the hat sat on a mat. " * 30)
-    spec = tmp_path / "tiny.spec"
-    spec.write_text(TINY)
-    return spec
+    corpus = "the cat and the hat sat on a mat. " * 30
+    return write_spec_and_data(tmp_path, TINY, {"corpus.txt": corpus}, name="tiny.spec")
 
 
 def test_run_trains_writes_checkpoint_and_shows_a_sample(tiny):

@@ -23,20 +23,13 @@ from specc.data.text import BUILTIN_TEXTS, builtin_text, load_text
 from specc.data.vocab import PAD, UNK, WORD_SPECIALS, Vocab
 from specc.errors import DataError, SpecError
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "specs" / "data"
+from helpers import SPECS, write_file
+
+DATA_DIR = SPECS / "data"
 UPOS = {
     "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
     "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
 }  # fmt: skip
-
-
-def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_bytes(content.encode("utf-8"))
-    return path
 
 
 def rendered(exc: pytest.ExceptionInfo[DataError]) -> str:
@@ -47,7 +40,7 @@ def rendered(exc: pytest.ExceptionInfo[DataError]) -> str:
 
 
 def test_load_text_normalises_crlf_and_bom(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.txt", b"\xef\xbb\xbfone\r\ntwo\r\n")
+    path = write_file(tmp_path / "a.txt", b"\xef\xbb\xbfone\r\ntwo\r\n")
     assert load_text(path) == "one\ntwo\n"
     assert load_text(str(path)) == "one\ntwo\n"
 
@@ -66,7 +59,7 @@ def test_load_text_directory(tmp_path: Path) -> None:
 
 
 def test_load_text_invalid_utf8_reports_offset_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "latin1.txt", b"hello\ncaf\xe9 au lait\n")
+    path = write_file(tmp_path / "latin1.txt", b"hello\ncaf\xe9 au lait\n")
     with pytest.raises(DataError) as exc:
         load_text(path)
     text = rendered(exc)
@@ -77,14 +70,14 @@ def test_load_text_invalid_utf8_reports_offset_and_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("content", ["", "  \n\n\t\n"])
 def test_load_text_empty(tmp_path: Path, content: str) -> None:
-    path = write(tmp_path, "empty.txt", content)
+    path = write_file(tmp_path / "empty.txt", content)
     with pytest.raises(DataError, match=r"empty|whitespace"):
         load_text(path)
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads anything")
 def test_load_text_unreadable(tmp_path: Path) -> None:
-    path = write(tmp_path, "secret.txt", "x")
+    path = write_file(tmp_path / "secret.txt", "x")
     path.chmod(0)
     try:
         with pytest.raises(DataError, match="permission"):
@@ -113,9 +106,8 @@ def test_builtin_unknown_name_lists_known() -> None:
 
 
 def test_load_tagged_basic(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        "t.txt",
+    path = write_file(
+        tmp_path / "t.txt",
         "# a comment\n\nThe/DET cat/NOUN sat/VERB ./PUNCT\r\n  \n"
         "Add/VERB 1/2/NUM cup/NOUN and/or/CCONJ more/ADJ\n",
     )
@@ -131,7 +123,7 @@ def test_load_tagged_basic(tmp_path: Path) -> None:
     [("cat", "no /TAG"), ("/NOUN", "empty word"), ("cat/", "empty tag")],
 )
 def test_load_tagged_bad_token(tmp_path: Path, token: str, why: str) -> None:
-    path = write(tmp_path, "t.txt", f"# header\nA/DET dog/NOUN\nThe/DET {token} ran/VERB\n")
+    path = write_file(tmp_path / "t.txt", f"# header\nA/DET dog/NOUN\nThe/DET {token} ran/VERB\n")
     with pytest.raises(DataError) as exc:
         load_tagged(path)
     text = rendered(exc)
@@ -140,7 +132,7 @@ def test_load_tagged_bad_token(tmp_path: Path, token: str, why: str) -> None:
 
 
 def test_load_tagged_empty(tmp_path: Path) -> None:
-    path = write(tmp_path, "t.txt", "# only a comment\n\n")
+    path = write_file(tmp_path / "t.txt", "# only a comment\n\n")
     with pytest.raises(DataError, match="no sentences"):
         load_tagged(path)
 
@@ -178,7 +170,7 @@ CONLLU = (
 def test_load_conllu_upos_edge_cases(tmp_path: Path) -> None:
     # comments, a multiword range, an empty node, "_" fields, two blank lines
     # between sentences and no newline at all after the last line
-    path = write(tmp_path, "s.conllu", CONLLU)
+    path = write_file(tmp_path / "s.conllu", CONLLU)
     assert load_conllu(path) == [
         [("I", "PRON"), ("do", "AUX"), ("n't", "PART"), ("know", "VERB"), (".", "PUNCT")],
         [("Tom", "PROPN"), ("ate", "VERB"), ("fish", "NOUN"), ("and", "CCONJ"), ("Mia", "PROPN"),
@@ -187,14 +179,14 @@ def test_load_conllu_upos_edge_cases(tmp_path: Path) -> None:
 
 
 def test_load_conllu_xpos_maps_missing_to_x(tmp_path: Path) -> None:
-    path = write(tmp_path, "s.conllu", CONLLU + "\n")
+    path = write_file(tmp_path / "s.conllu", CONLLU + "\n")
     sents = load_conllu(path, column="xpos")
     assert [t for _, t in sents[0]] == ["PRP", "VBP", "RB", "VB", "."]
     assert sents[1][1] == ("ate", "X")
 
 
 def test_load_conllu_empty_column(tmp_path: Path) -> None:
-    path = write(tmp_path, "s.conllu", "1\tHi\thi\tINTJ\t_\t_\t0\troot\t_\t_\n\n")
+    path = write_file(tmp_path / "s.conllu", "1\tHi\thi\tINTJ\t_\t_\t0\troot\t_\t_\n\n")
     with pytest.raises(DataError) as exc:
         load_conllu(path, column="xpos")
     assert rendered(exc) == f"{path}: error: column xpos is empty"
@@ -203,14 +195,14 @@ def test_load_conllu_empty_column(tmp_path: Path) -> None:
 
 def test_load_conllu_bad_field_count(tmp_path: Path) -> None:
     bad = CONLLU.replace("3\tfish\tfish\tNOUN\tNN\t_\t2\tobj\t2:obj\t_", "3\tfish\tNOUN")
-    path = write(tmp_path, "s.conllu", bad)
+    path = write_file(tmp_path / "s.conllu", bad)
     with pytest.raises(DataError) as exc:
         load_conllu(path)
     assert rendered(exc).startswith(f"{path}:15: error: expected 10 tab-separated fields, found 3")
 
 
 def test_load_conllu_spaces_instead_of_tabs(tmp_path: Path) -> None:
-    path = write(tmp_path, "s.conllu", "1 Hi hi INTJ UH _ 0 root _ _\n")
+    path = write_file(tmp_path / "s.conllu", "1 Hi hi INTJ UH _ 0 root _ _\n")
     with pytest.raises(DataError, match="tabs") as exc:
         load_conllu(path)
     assert exc.value.line == 1
@@ -218,7 +210,7 @@ def test_load_conllu_spaces_instead_of_tabs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad_id", ["x", "0", "1a", "²"])
 def test_load_conllu_non_integer_id(tmp_path: Path, bad_id: str) -> None:
-    path = write(tmp_path, "s.conllu", f"# c\n{bad_id}\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n")
+    path = write_file(tmp_path / "s.conllu", f"# c\n{bad_id}\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n")
     with pytest.raises(DataError) as exc:
         load_conllu(path)
     assert rendered(exc).startswith(f"{path}:2: error: ID")
@@ -226,9 +218,8 @@ def test_load_conllu_non_integer_id(tmp_path: Path, bad_id: str) -> None:
 
 @pytest.mark.parametrize("bad_id", ["3-x", "4-2", "1.x", "1.0"])
 def test_load_conllu_bad_range_or_empty_node(tmp_path: Path, bad_id: str) -> None:
-    path = write(
-        tmp_path,
-        "s.conllu",
+    path = write_file(
+        tmp_path / "s.conllu",
         f"1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n{bad_id}\ta\t_\t_\t_\t_\t_\t_\t_\t_\n",
     )
     with pytest.raises(DataError, match="ID") as exc:
@@ -238,14 +229,14 @@ def test_load_conllu_bad_range_or_empty_node(tmp_path: Path, bad_id: str) -> Non
 
 def test_load_conllu_missing_blank_line(tmp_path: Path) -> None:
     row = "1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n"
-    path = write(tmp_path, "s.conllu", row + row)
+    path = write_file(tmp_path / "s.conllu", row + row)
     with pytest.raises(DataError, match="expected word ID 2") as exc:
         load_conllu(path)
     assert exc.value.line == 2
 
 
 def test_load_conllu_empty_file_and_bad_column(tmp_path: Path) -> None:
-    path = write(tmp_path, "s.conllu", "# nothing here\n\n")
+    path = write_file(tmp_path / "s.conllu", "# nothing here\n\n")
     with pytest.raises(DataError, match="no sentences"):
         load_conllu(path)
     with pytest.raises(ValueError, match="upos, xpos"):
@@ -254,7 +245,7 @@ def test_load_conllu_empty_file_and_bad_column(tmp_path: Path) -> None:
 
 def test_load_conllu_invalid_utf8(tmp_path: Path) -> None:
     first = b"1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n"
-    path = write(tmp_path, "s.conllu", first + b"2\t\xff\n")
+    path = write_file(tmp_path / "s.conllu", first + b"2\t\xff\n")
     with pytest.raises(DataError, match=f"byte offset {len(first) + 2}$") as exc:
         load_conllu(path)
     assert exc.value.line == 2

@@ -12,6 +12,8 @@ from specc.cli import main
 from specc.diagnose.flow import GradientFlow, gradient_flow
 from specc.train.prepare import prepare
 
+from helpers import write_spec_and_data
+
 ADDER = """
 model adder {{
     input  pairs : sequence[2]
@@ -58,8 +60,7 @@ def test_decay_and_horizon_summaries():
 
 
 def test_diagnose_json_and_svg(tmp_path, capsys):
-    spec = tmp_path / "a.spec"
-    spec.write_text(ADDER.format(act="tanh", init="default", T=30))
+    spec = write_spec_and_data(tmp_path, ADDER.format(act="tanh", init="default", T=30))
     svg = tmp_path / "flow.svg"
     assert main(["diagnose", str(spec), "--format", "json", "--svg", str(svg)]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -69,8 +70,7 @@ def test_diagnose_json_and_svg(tmp_path, capsys):
 
 
 def test_diagnose_text_shows_chart_and_summary(tmp_path, capsys):
-    spec = tmp_path / "a.spec"
-    spec.write_text(ADDER.format(act="sigmoid", init="default", T=40))
+    spec = write_spec_and_data(tmp_path, ADDER.format(act="sigmoid", init="default", T=40))
     assert main(["diagnose", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "‖∂L_T/∂h_t‖" in out and "decay per step" in out
@@ -78,8 +78,7 @@ def test_diagnose_text_shows_chart_and_summary(tmp_path, capsys):
 
 
 def test_diagnose_after_training_and_from_checkpoint(tmp_path, capsys):
-    spec = tmp_path / "a.spec"
-    spec.write_text(ADDER.format(act="relu", init="identity", T=20))
+    spec = write_spec_and_data(tmp_path, ADDER.format(act="relu", init="identity", T=20))
     assert (
         main(
             ["diagnose", str(spec), "--train", "--format", "json", "--out", str(tmp_path / "runs")]
@@ -94,22 +93,20 @@ def test_diagnose_after_training_and_from_checkpoint(tmp_path, capsys):
 
 
 def test_model_without_rnn_is_a_clear_error(tmp_path, capsys):
-    spec = tmp_path / "a.spec"
-    (tmp_path / "c.txt").write_text("abc " * 200)
-    spec.write_text(
+    spec = write_spec_and_data(
+        tmp_path,
         "model m { input c : tokens  output y = c -> embedding(4) -> dense(units=vocab)"
         " -> softmax }\n"
-        'task t : next_char { model = m  data = text("c.txt")  seq_len = 8  batch = 4 }\n'
+        'task t : next_char { model = m  data = text("c.txt")  seq_len = 8  batch = 4 }\n',
+        {"c.txt": "abc " * 200},
     )
     assert main(["diagnose", str(spec)]) == 1
     assert "has no rnn" in capsys.readouterr().err
 
 
 def test_batchnorm_holds_the_next_layers_input_steady(tmp_path, capsys):
-    text = tmp_path / "c.txt"
-    text.write_text("the quick brown fox jumps over the lazy dog; " * 80)
-    spec = tmp_path / "s.spec"
-    spec.write_text(
+    spec = write_spec_and_data(
+        tmp_path,
         """
         model m {
             input c : tokens
@@ -118,7 +115,8 @@ def test_batchnorm_holds_the_next_layers_input_steady(tmp_path, capsys):
         }
         task t : next_char { model = m  data = text("c.txt")  seq_len = 16  batch = 8
                              optimizer = adam(lr=3e-3) }
-        """
+        """,
+        {"c.txt": "the quick brown fox jumps over the lazy dog; " * 80},
     )
     assert main(["diagnose", str(spec), "--shift", "--steps", "40", "--format", "json"]) == 0
     with_bn, without_bn = json.loads(capsys.readouterr().out)["shift"]

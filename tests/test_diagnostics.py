@@ -10,8 +10,6 @@ fails on purpose and names the gap.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +18,7 @@ import specc
 from specc import cli
 from specc.errors import SpecError
 
-REPO = Path(__file__).resolve().parent.parent
-SPECS = REPO / "specs"
-TAGGER_DATA = SPECS / "data" / "sample.conllu"
+from helpers import SPECS, specc_cli
 
 
 class _Any:
@@ -742,8 +738,48 @@ SHAPES = [
         "4:35",
         "a tag task needs a distribution over the labels at every step (B, T, labels); "
         "output 'tags' has (B, labels)",
-        "end the model with dense(units=labels) -> softmax",
+        "a tag task needs an output per step; remove return=last from rnn 'rnn' (line 3)",
         id="task-tag-output-not-per-step",
+    ),
+    pytest.param(
+        task(
+            "tag",
+            "    model = tg",
+            "    data = copy(length=5)",
+            model=(
+                "model tg {",
+                "    input words : tokens",
+                "    a = words -> embedding(dim=8) -> rnn(hidden=8, return=last)",
+                "    b = words -> embedding(dim=8) -> rnn(hidden=4, reverse=true, return=last)",
+                "    output tags = (a, b) -> concat -> dense(units=labels) -> softmax",
+                "}",
+            ),
+        ),
+        "5:62",
+        "a tag task needs a distribution over the labels at every step (B, T, labels); "
+        "output 'tags' has (B, labels)",
+        "a tag task needs an output per step; "
+        "remove return=last from rnn 'a' (line 3) and rnn 'b' (line 4)",
+        id="task-tag-two-rnns-drop-time",
+    ),
+    pytest.param(
+        task(
+            "classify",
+            "    model = p",
+            "    data = parity(length=8, samples=100)",
+            model=(
+                "model p {",
+                "    input bits : tokens",
+                "    output odd = bits -> one_hot -> rnn(hidden=8) -> dense(units=labels)"
+                " -> softmax",
+                "}",
+            ),
+        ),
+        "3:77",
+        "a classify task needs one distribution over the labels (B, labels); "
+        "output 'odd' has (B, T, labels)",
+        "a classify task needs one output per sequence; add return=last to rnn 'rnn' (line 3)",
+        id="task-classify-output-per-step",
     ),
     pytest.param(
         task(
@@ -939,6 +975,53 @@ def test_overlong_data_path_is_a_spec_error_not_a_crash(tmp_path: Path) -> None:
     assert d.message.startswith("data file '"), rendered
 
 
+# A tag model whose rnn drops the time axis, with a task on line 6 whose data file
+# is missing: two independent mistakes, both of which a user must see at once.
+LAST_ONLY_TAGGER = spec(
+    "model tg {",
+    "    input words : tokens",
+    "    r = words -> embedding(dim=8) -> rnn(hidden=8, return=last)",
+    "    output tags = r -> dense(units=labels) -> softmax",
+    "}",
+    'task t : tag { model = tg  data = conllu("missing.conllu") }',
+)
+PER_STEP_HELP = "a tag task needs an output per step; remove return=last from rnn 'r' (line 3)"
+
+
+def test_tag_output_without_time_and_missing_data_are_both_reported(write_spec) -> None:
+    """Through `specc.load`, as `specc check` and `specc run` read a file: the missing
+    file must not hide the shape error, and the help must point at `return=last`."""
+    path = write_spec(LAST_ONLY_TAGGER, "tagger.spec")
+    with pytest.raises(SpecError) as info:
+        specc.load(path)
+    got = [(d.span.line, d.span.column, d.message, d.help) for d in info.value.diagnostics]
+    assert got == [
+        (
+            4,
+            47,
+            "a tag task needs a distribution over the labels at every step (B, T, labels); "
+            "output 'tags' has (B, labels)",
+            PER_STEP_HELP,
+        ),
+        (
+            6,
+            42,
+            "data file 'missing.conllu' not found",
+            "paths are relative to the folder of the spec file",
+        ),
+    ]
+    rendered = info.value.render()
+    assert f"help: {PER_STEP_HELP}" in rendered
+    assert "end the model with dense(units=labels)" not in rendered  # it already does
+
+
+def test_tag_output_without_time_is_reported_when_the_data_file_exists(tmp_path: Path) -> None:
+    """The same spec through `specc.loads` with the file present: only the shape error."""
+    (tmp_path / "missing.conllu").write_text("1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n")
+    err, rendered = first_error(LAST_ONLY_TAGGER, tmp_path)
+    assert [(d.span.line, d.help) for d in err.diagnostics] == [(4, PER_STEP_HELP)], rendered
+
+
 def test_nul_byte_in_text_is_one_clean_line() -> None:
     with pytest.raises(SpecError) as info:
         specc.loads("model m {\x00}", path="bad.spec")
@@ -989,10 +1072,10 @@ def test_check_prints_the_rendered_block_to_stderr(capsys, write_spec) -> None:
     )
 
 
-def test_check_reports_every_bad_file_and_fails(capsys, write_spec, specs_dir) -> None:
+def test_check_reports_every_bad_file_and_fails(capsys, write_spec) -> None:
     bad1 = write_spec(BAD_SPEC, "one.spec")
     bad2 = write_spec(spec("model m {", "    input x : token", "}"), "two.spec")
-    status, out, err = _check(capsys, bad1, specs_dir / "adding.spec", bad2)
+    status, out, err = _check(capsys, bad1, SPECS / "adding.spec", bad2)
     assert status == 1 and out == ""
     headers = [line for line in err.splitlines() if ": error: " in line]
     assert headers[0].startswith(f"{bad1}:3:25: error: ")
@@ -1000,17 +1083,7 @@ def test_check_reports_every_bad_file_and_fails(capsys, write_spec, specs_dir) -
     assert "adding.spec" not in err
 
 
-def _valid_specs() -> list:
-    params = []
-    for path in sorted(SPECS.glob("*.spec")):
-        marks = []
-        if path.name == "tagger.spec" and not TAGGER_DATA.is_file():
-            marks.append(pytest.mark.skip(reason="specs/data/sample.conllu is not written yet"))
-        params.append(pytest.param(path, id=path.name, marks=marks))
-    return params
-
-
-@pytest.mark.parametrize("path", _valid_specs())
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.spec")), ids=lambda p: p.name)
 def test_check_is_silent_on_valid_specs(capsys, path: Path) -> None:
     status, out, err = _check(capsys, path)
     assert (status, out, err) == (0, "", "")
@@ -1031,20 +1104,13 @@ def test_check_without_files_is_a_usage_error(capsys) -> None:
     capsys.readouterr()
 
 
-def test_command_line_exit_statuses(tmp_path: Path, cli_env) -> None:
+def test_command_line_exit_statuses(tmp_path: Path) -> None:
     """The real `python -m specc.cli` process: 0 valid, 1 bad spec, 2 bad option."""
     bad = tmp_path / "bad.spec"
     bad.write_text(BAD_SPEC, encoding="utf-8")
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "specc.cli", *args],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=cli_env,
-            timeout=60,
-        )
+    def run(*args: str):
+        return specc_cli(*args, cwd=tmp_path, timeout=60)
 
     ok = run("check", str(SPECS / "adding.spec"))
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "", "")
@@ -1101,8 +1167,8 @@ def test_check_empty_file_is_valid(capsys, write_spec) -> None:
     assert _check(capsys, path) == (0, "", "")
 
 
-def test_check_accepts_a_utf8_byte_order_mark(capsys, write_spec, specs_dir) -> None:
+def test_check_accepts_a_utf8_byte_order_mark(capsys, write_spec) -> None:
     """Editors on Windows write a BOM; the file is still UTF-8 text."""
-    text = (specs_dir / "adding.spec").read_text(encoding="utf-8")
+    text = (SPECS / "adding.spec").read_text(encoding="utf-8")
     path = write_spec(b"\xef\xbb\xbf" + text.encode("utf-8"), "bom.spec")
     assert _check(capsys, path) == (0, "", "")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import specc
 from specc.diagnose.gradcheck import check_network, random_inputs
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
+from helpers import SPECS
 
 TAGGER = """
 model tagger {

@@ -7,7 +7,6 @@ rendered view must equal it, so a change to the picture shows in review.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -16,19 +15,23 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
 import specc
 import specc.cli.explain as cmd
 import specc.explain.views as views
+from specc import cli
 from specc.errors import OptionError, SpecError
 from specc.explain.export import model_json, to_dot, to_mermaid
 from specc.explain.unroll import unroll_lines
 from specc.ir.accounting import Count, analyse, optimizer_arrays
+from specc.train.checkpoint import Checkpoint, save_checkpoint
+from specc.train.prepare import task_sizes
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "specs"
+from helpers import SPECS, write_spec_and_data
+
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 
 
@@ -79,10 +82,9 @@ def check_snapshot(name: str, text: str) -> None:
 
 
 def explain(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="specc")
-    sub = parser.add_subparsers(dest="command")
-    cmd.add_parser(sub)
-    return cmd.run(parser.parse_args(["explain", *argv]))
+    """`specc explain ARGV` through the command's entry point; `--debug` makes a user
+    error raise (as it would print), so a test can check its type and words."""
+    return cli.main(["--debug", "explain", *argv])
 
 
 def explain_out(capsys, *argv: str) -> str:
@@ -336,8 +338,9 @@ def test_unroll_long_sequences_are_elided():
 
 
 def test_unroll_without_rnn_is_a_user_error(tmp_path):
-    spec = tmp_path / "mlp.spec"
-    spec.write_text("model mlp {\n input x : vector[3]\n output y = x -> dense(units=2)\n}\n")
+    spec = write_spec_and_data(
+        tmp_path, "model mlp {\n input x : vector[3]\n output y = x -> dense(units=2)\n}\n"
+    )
     with pytest.raises(OptionError, match="no rnn"):
         explain(str(spec), "--unroll", "3")
     with pytest.raises(OptionError):
@@ -517,8 +520,7 @@ def test_spec_without_models_names_the_file(capsys, tmp_path):
 
 
 def test_model_option_picks_one(capsys, tmp_path):
-    spec = tmp_path / "two.spec"
-    spec.write_text(SMALL)
+    spec = write_spec_and_data(tmp_path, SMALL)
     out = explain_out(capsys, str(spec))
     assert "model branches" in out and "model birnn" in out  # every model by default
     out = explain_out(capsys, str(spec), "--model", "birnn")
@@ -534,9 +536,8 @@ def test_help_lists_every_option(capsys):
 
 
 def test_task_binds_sizes_from_data(capsys):
-    prepare = pytest.importorskip("specc.train.prepare")
     program = specc.load(SPECS / "tagger.spec")
-    sizes = prepare.task_sizes(program, program.task("ud_english"))
+    sizes = task_sizes(program, program.task("ud_english"))
     v, labels = sizes["vocab"], sizes["labels"]
     doc = json.loads(
         explain_out(capsys, str(SPECS / "tagger.spec"), "--task", "ud_english", "--format", "json")
@@ -560,17 +561,14 @@ def test_task_binds_sizes_from_data(capsys):
 
 
 def test_checkpoint(tmp_path, capsys):
-    ckpt_mod = pytest.importorskip("specc.train.checkpoint")
-    import numpy as np
-
     program = specc.load(SPECS / "char_rnn.spec")
     net = program.build("char_rnn", sizes={"vocab": 65}, seed=0)
     net.state["batchnorm.running_var"][...] = np.linspace(0.5, 2.0, 128)
     net.state["batchnorm.running_mean"][...] = 0.25
     path = tmp_path / "x.npz"
-    ckpt_mod.save_checkpoint(
+    save_checkpoint(
         path,
-        ckpt_mod.Checkpoint(
+        Checkpoint(
             model=net.model,
             task=program.task(),
             params={k: v.copy() for k, v in net.params.items()},
@@ -609,8 +607,7 @@ model wide {
 
 
 def test_unbound_formulas_never_crash_and_fit(capsys, tmp_path):
-    spec = tmp_path / "wide.spec"
-    spec.write_text(WIDE)
+    spec = write_spec_and_data(tmp_path, WIDE)
     out = explain_out(capsys, str(spec))
     assert max(len(line.rstrip()) for line in out.splitlines()) <= 80
     assert "vocab·vocab" in out  # embedding(dim=vocab): vocab*vocab

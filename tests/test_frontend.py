@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 import specc
 from specc.ir.spec import Spec
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
+from helpers import SPECS
 
 
 def test_char_rnn_nodes_are_auto_named_and_shaped():

@@ -33,8 +33,7 @@ from specc.frontend.fmt import format_spec
 from specc.frontend.lower import lower
 from specc.frontend.syntax import parse
 
-REPO = Path(__file__).resolve().parent.parent
-SPECS = REPO / "specs"
+from helpers import SPECS
 
 # ------------------------------------------------------------------ corpora
 

@@ -11,7 +11,6 @@ import itertools
 import math
 import zlib
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +18,9 @@ import pytest
 from specc.backend.numpy.kernels import KERNELS, Kernel, mse, softmax_cross_entropy
 from specc.ir import ops
 from specc.ir.ops import OP_CLASSES, RNN_ACTIVATIONS, RNN_INITS
-from tests.numpy_kernels import (
+
+from helpers import TOL, grad_check, in_shapes_of, make_mask, numeric_grad, rel_err
+from numpy_kernels import (
     RNN,
     Add,
     BatchNorm,
@@ -36,96 +37,7 @@ from tests.numpy_kernels import (
     Tanh,
 )
 
-STEP = 1e-6
-TOL = 1e-6
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def rel_err(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    """Norm-based relative error, so tiny components cannot cause false failures."""
-    a = np.asarray(analytic, dtype=np.float64)
-    n = np.asarray(numeric, dtype=np.float64)
-    return float(np.linalg.norm(a - n) / max(np.linalg.norm(a) + np.linalg.norm(n), 1e-300))
-
-
-def numeric_grad(f: Callable[[], float], a: np.ndarray, step: float = STEP) -> np.ndarray:
-    """Central differences of ``f`` with respect to ``a``, perturbing ``a`` in place."""
-    g = np.zeros(a.shape, dtype=np.float64)
-    for idx in np.ndindex(*a.shape):
-        old = a[idx]
-        a[idx] = old + step
-        fp = f()
-        a[idx] = old - step
-        fm = f()
-        a[idx] = old
-        g[idx] = (fp - fm) / (2 * step)
-    return g
-
-
-def in_shapes_of(xs: list[np.ndarray]) -> list[tuple[int, ...]]:
-    """Per-example feature dims as the executor passes them: last axis for floats."""
-    return [x.shape[-1:] if x.dtype.kind == "f" else () for x in xs]
-
-
-def run(
-    kernel: Kernel,
-    params: dict,
-    state: dict,
-    xs: list[np.ndarray],
-    mask: np.ndarray | None,
-    train: bool,
-    seed: int = 123,
-) -> tuple[np.ndarray, Any, dict]:
-    """Forward on a copy of the state, with a fresh identically-seeded rng each call."""
-    st = {k: v.copy() for k, v in state.items()}
-    y, cache = kernel.forward(params, st, xs, mask, train, np.random.default_rng(seed))
-    return y, cache, st
-
-
-def grad_check(
-    kernel: Kernel,
-    xs: list[np.ndarray],
-    mask: np.ndarray | None = None,
-    train: bool = True,
-    params: dict | None = None,
-    seed: int = 0,
-    fresh_grads: bool = False,
-) -> tuple[np.ndarray, list, dict]:
-    """Assert analytic input and parameter gradients match finite differences."""
-    rng = np.random.default_rng(seed)
-    shapes = in_shapes_of(xs)
-    if params is None:
-        params = kernel.init_params(shapes, rng, np.float64)
-    state = kernel.init_state(shapes, np.float64)
-    assert set(params) == set(kernel.param_names)
-    assert {k: v.shape for k, v in params.items()} == kernel.param_shapes(shapes)
-
-    y, cache, _ = run(kernel, params, state, xs, mask, train)
-    g_up = rng.standard_normal(y.shape)
-    grads = {k: np.zeros_like(v) for k, v in params.items()}
-    dxs = kernel.backward(params, cache, g_up, grads, fresh_grads=fresh_grads)
-    assert len(dxs) == len(xs)
-
-    def f() -> float:
-        return float(np.sum(run(kernel, params, state, xs, mask, train)[0] * g_up))
-
-    for i, x in enumerate(xs):
-        if x.dtype.kind != "f":
-            assert dxs[i] is None
-            continue
-        assert dxs[i].shape == x.shape
-        err = rel_err(dxs[i], numeric_grad(f, x))
-        assert err < TOL, f"input {i}: relative error {err:.2e}"
-    for k, p in params.items():
-        err = rel_err(grads[k], numeric_grad(f, p))
-        assert err < TOL, f"param {k}: relative error {err:.2e}"
-    return y, dxs, grads
-
-
-def make_mask(lengths: list[int], t_len: int) -> np.ndarray:
-    return (np.arange(t_len)[None, :] < np.asarray(lengths)[:, None]).astype(np.float64)
 
 
 def small_dims(seed: int) -> tuple[int, int, int, int]:

@@ -9,7 +9,6 @@ weight's size (a transposed copy, a gradient built before it is added) shows.
 from __future__ import annotations
 
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +17,8 @@ import specc
 from specc.ir.spec import Adam
 from specc.train.optim import clip_global_norm, make_optimizer
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
+from helpers import SPECS
+
 VOCAB = 65
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,15 +17,7 @@ import specc
 from specc.train.checkpoint import load_checkpoint
 from specc.train.loop import run_task
 
-
-def specc_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "specc.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
+from helpers import specc_cli, start_specc, write_spec_and_data
 
 # ----- pathological specs: fast, bounded, exit 1 where wrong and 0 where only large ----------
 
@@ -142,23 +134,24 @@ task t : next_char {{ model = lm  data = text("{path}")  seq_len = 8  batch = 4 
 )
 def test_broken_text_data_is_one_clear_error(tmp_path, setup, words):
     setup(tmp_path)
-    spec = tmp_path / "t.spec"
-    spec.write_text(TEXT_TASK.format(path="corpus.txt"))
+    spec = write_spec_and_data(tmp_path, TEXT_TASK.format(path="corpus.txt"))
     res = specc_cli("run", str(spec))
     assert res.returncode == 1
     assert words in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
 
 
+TAGGER = (
+    "model m { input w : tokens output y = w -> embedding(4) -> rnn(8)"
+    " -> dense(units=labels) -> softmax }\n"
+)
+
+
 def test_conllu_bad_line_is_reported_with_file_and_line(tmp_path):
-    (tmp_path / "d.conllu").write_text(
-        "# sent_id = 1\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n1\tBad\tline\n"
-    )
-    spec = tmp_path / "t.spec"
-    spec.write_text(
-        "model m { input w : tokens output y = w -> embedding(4) -> rnn(4)"
-        " -> dense(units=labels) -> softmax }\n"
-        'task t : tag { model = m  data = conllu("d.conllu") }\n'
+    spec = write_spec_and_data(
+        tmp_path,
+        TAGGER + 'task t : tag { model = m  data = conllu("d.conllu") }\n',
+        {"d.conllu": "# sent_id = 1\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n1\tBad\tline\n"},
     )
     res = specc_cli("run", str(spec))
     assert res.returncode == 1
@@ -167,13 +160,14 @@ def test_conllu_bad_line_is_reported_with_file_and_line(tmp_path):
 
 def test_dev_tags_never_seen_in_training_are_noted_and_counted_wrong(tmp_path):
     train = "\n".join(["the/DET cat/NOUN sleeps/VERB ./PUNCT"] * 12)
-    (tmp_path / "train.conllu").write_text(_conllu(train))
-    (tmp_path / "dev.conllu").write_text(_conllu("wow/INTJ the/DET cat/NOUN ./PUNCT"))
-    spec = tmp_path / "t.spec"
-    spec.write_text(
-        "model m { input w : tokens output y = w -> embedding(4) -> rnn(8)"
-        " -> dense(units=labels) -> softmax }\n"
-        'task t : tag { model = m  data = conllu("train.conllu", dev="dev.conllu")  steps = 3 }\n'
+    spec = write_spec_and_data(
+        tmp_path,
+        TAGGER + "task t : tag { model = m  steps = 3\n"
+        '  data = conllu("train.conllu", dev="dev.conllu") }\n',
+        {
+            "train.conllu": _conllu(train),
+            "dev.conllu": _conllu("wow/INTJ the/DET cat/NOUN ./PUNCT"),
+        },
     )
     res = specc_cli("run", str(spec), "--out", str(tmp_path / "o"))
     assert res.returncode == 0, res.stderr
@@ -207,12 +201,19 @@ task t : next_char { model = lm  data = text("c.txt")  seq_len = 8  batch = 4
 """
 
 
+def _trained_checkpoint(folder: Path) -> Path:
+    """A checkpoint of two steps of the DIVERGING spec at a sane rate, from the real command."""
+    spec = write_spec_and_data(
+        folder, DIVERGING.replace("STEP", "0.1"), {"c.txt": "abcdefgh " * 40}
+    )
+    done = specc_cli("run", str(spec), "--steps", "2")
+    assert done.returncode == 0, done.stderr
+    return folder / "runs" / "t.npz"
+
+
 def test_divergence_stops_with_step_node_and_advice_and_keeps_last_checkpoint(tmp_path):
-    (tmp_path / "c.txt").write_text("abcdefgh " * 40)
+    ckpt = _trained_checkpoint(tmp_path)
     spec = tmp_path / "t.spec"
-    spec.write_text(DIVERGING.replace("STEP", "0.1"))
-    assert specc_cli("run", str(spec), "--epochs", "1").returncode == 0
-    ckpt = tmp_path / "runs" / "t.npz"
     before = ckpt.read_bytes()
     spec.write_text(DIVERGING.replace("STEP", "1e30"))
     res = specc_cli("run", str(spec))
@@ -235,15 +236,9 @@ task t : next_char { model = lm  data = text("c.txt")  seq_len = 16  batch = 8
 
 
 def _start_training(tmp_path: Path, out: str) -> subprocess.Popen:
-    (tmp_path / "c.txt").write_text("the quick brown fox jumps over the lazy dog. " * 200)
-    spec = tmp_path / "t.spec"
-    spec.write_text(LONG)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "specc.cli", "run", str(spec), "--out", str(tmp_path / out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    corpus = "the quick brown fox jumps over the lazy dog. " * 200
+    spec = write_spec_and_data(tmp_path, LONG, {"c.txt": corpus})
+    proc = start_specc("run", str(spec), "--out", str(tmp_path / out))
     # wait until training is under way (the first progress line)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -271,54 +266,124 @@ def test_signal_saves_a_checkpoint_and_resume_matches_uninterrupted(tmp_path, si
         np.testing.assert_array_equal(full.net.params[k], resumed.net.params[k], err_msg=k)
 
 
-def test_second_ctrl_c_exits_at_once_without_a_torn_file(tmp_path):
-    proc = _start_training(tmp_path, "o")
-    proc.send_signal(signal.SIGINT)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    path = tmp_path / "o" / "t.npz"
-    if path.exists():  # whatever is there must be whole
-        load_checkpoint(path)
-    assert not [p for p in (tmp_path / "o").glob(".*tmp")] if (tmp_path / "o").exists() else True
+# One training step over 20,000 characters takes most of a second here (many short
+# numpy calls, one per character, so a signal is handled within milliseconds).
+SLOW_STEPS = """
+model lm { input c : tokens
+  output y = c -> embedding(dim=8) -> rnn(hidden=128) -> dense(units=vocab) -> softmax }
+task t : next_char { model = lm  data = text("c.txt")  seq_len = 20000  batch = 2
+                     optimizer = adam(lr=3e-3)  steps = 1000000 }
+"""
 
 
-def test_kill_during_checkpoint_writes_leaves_previous_checkpoint_readable(tmp_path):
-    """SIGKILL at random moments of a run that checkpoints every epoch."""
-    (tmp_path / "c.txt").write_text("abcdefghij " * 60)
-    spec = tmp_path / "t.spec"
-    spec.write_text(
-        LONG.replace("steps = 1000000", "epochs = 1000").replace("batch = 8", "batch = 2")
-    )
+def _temporary_files(folder: Path) -> list[Path]:
+    """What an atomic write leaves while it is under way (`.NAME.XXXX.tmp`)."""
+    return sorted(folder.glob(".*.tmp"))
+
+
+def test_second_ctrl_c_exits_at_once_and_keeps_the_last_checkpoint_whole(tmp_path):
+    """The first Ctrl-C asks for a stop at the next step boundary; a second one, sent
+    well before that boundary, stops at once: nothing is saved, so the checkpoint of
+    the earlier run is left exactly as it was, and no temporary file remains. (Had
+    the second Ctrl-C been ignored, the stop at the boundary would save a new one.)"""
+    corpus = "the quick brown fox jumps over the lazy dog. " * 3000
+    spec = write_spec_and_data(tmp_path, SLOW_STEPS, {"c.txt": corpus})
     out = tmp_path / "o"
-    for delay in (1.0, 1.3, 1.7):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "specc.cli", "run", str(spec), "--out", str(out)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    earlier = specc_cli("run", str(spec), "--steps", "1", "--out", str(out))
+    assert earlier.returncode == 0, earlier.stderr
+    ckpt = out / "t.npz"
+    saved = ckpt.read_bytes()
+
+    proc = start_specc("run", str(spec), "--out", str(out))
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline()  # printed just before the first step starts
+        assert line.startswith("training t"), line + proc.stderr.read()
+        # Ctrl-C, then again every 50 ms until it stops, as an impatient user would:
+        # signals that arrive during one long numpy call are handled as one.
+        deadline = time.monotonic() + 60
+        proc.send_signal(signal.SIGINT)
+        while proc.poll() is None:
+            assert time.monotonic() < deadline, "specc run did not stop within 60 s"
+            time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)  # does nothing once it has ended
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    # 130 from specc; a Ctrl-C that lands while Python shuts down ends it by SIGINT
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "checkpoint saved" not in err and "Traceback" not in err, err
+    assert ckpt.read_bytes() == saved
+    assert load_checkpoint(ckpt).step == 1
+    assert _temporary_files(out) == []
+
+
+CHECKPOINTS_OFTEN = LONG.replace("steps = 1000000", "epochs = 1000").replace(
+    "batch = 8", "batch = 2"
+)
+
+
+def _kill_when(proc: subprocess.Popen, ready, delay: float, within: float = 60) -> None:
+    """SIGKILL `proc` `delay` seconds after `ready()` first holds; fail if it never does."""
+    deadline = time.monotonic() + within
+    try:
+        while not ready():
+            assert proc.poll() is None, "specc run ended before it wrote a checkpoint"
+            assert time.monotonic() < deadline, f"no checkpoint written within {within} s"
+            time.sleep(0.01)
         time.sleep(delay)
+    finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        if (out / "t.npz").exists():
-            load_checkpoint(out / "t.npz")  # never torn
+
+
+def test_kill_at_random_moments_never_tears_or_loses_a_checkpoint(tmp_path):
+    """SIGKILL at random moments of runs that write a checkpoint every few dozen
+    milliseconds, each resuming the last: the checkpoint is always there, always
+    loads, and never goes back to an earlier step than one already saved."""
+    spec = write_spec_and_data(tmp_path, CHECKPOINTS_OFTEN, {"c.txt": "abcdefghij " * 60})
+    out = tmp_path / "o"
+    ckpt = out / "t.npz"
+    rng = random.Random(0)
+
+    first = start_specc("run", str(spec), "--out", str(out), capture=False)
+    _kill_when(first, ckpt.exists, rng.uniform(0, 0.5))
+    steps = [load_checkpoint(ckpt).step]
+    for _ in range(4):
+        written = _identity(ckpt)
+        proc = start_specc(
+            "run", str(spec), "--out", str(out), "--resume", str(ckpt), capture=False
+        )
+        # once this run has replaced the file, it is between checkpoints or writing one
+        _kill_when(proc, lambda before=written: _identity(ckpt) != before, rng.uniform(0, 0.5))
+        step = load_checkpoint(ckpt).step  # raises on a torn or half-written file
+        assert step >= steps[-1], steps
+        steps.append(step)
+    assert steps[-1] > steps[0], steps  # the resumed runs did train
+    json.loads((out / "t.json").read_text())  # the metrics file is whole too
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """Changes whenever an atomic write replaces `path` (a new inode each time)."""
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
 
 
 # ----- checkpoints from elsewhere ------------------------------------------------------------
 
 
-def test_checkpoint_whose_ir_fails_validation_is_refused(tmp_path):
-    (tmp_path / "c.txt").write_text("abcdefgh " * 40)
-    spec = tmp_path / "t.spec"
-    spec.write_text(DIVERGING.replace("STEP", "0.1"))
-    assert specc_cli("run", str(spec), "--steps", "2").returncode == 0
-    good = tmp_path / "runs" / "t.npz"
+def _with_rnn_hidden(good: Path, hidden: int, bad: Path) -> Path:
+    """A copy of checkpoint `good` whose model description says rnn(hidden=HIDDEN)."""
     data = dict(np.load(good, allow_pickle=False))
     model = json.loads(data["__model__"].tobytes())
-    model["nodes"][1]["hidden"] = -5
+    model["nodes"][1]["hidden"] = hidden
     data["__model__"] = np.frombuffer(json.dumps(model).encode(), np.uint8)
-    bad = tmp_path / "bad.npz"
     np.savez(bad, **data)
+    return bad
+
+
+def test_checkpoint_whose_ir_fails_validation_is_refused(tmp_path):
+    bad = _with_rnn_hidden(_trained_checkpoint(tmp_path), -5, tmp_path / "bad.npz")
     res = specc_cli("generate", str(bad))
     assert res.returncode == 1
     assert "model or task description is invalid" in res.stderr
@@ -339,16 +404,7 @@ def test_memory_guard_refuses_with_both_numbers(tmp_path):
 
 
 def test_checkpoint_with_a_huge_model_is_refused_before_allocating(tmp_path):
-    (tmp_path / "c.txt").write_text("abcdefgh " * 40)
-    spec = tmp_path / "t.spec"
-    spec.write_text(DIVERGING.replace("STEP", "0.1"))
-    assert specc_cli("run", str(spec), "--steps", "2").returncode == 0
-    data = dict(np.load(tmp_path / "runs" / "t.npz", allow_pickle=False))
-    model = json.loads(data["__model__"].tobytes())
-    model["nodes"][1]["hidden"] = 10**9
-    data["__model__"] = np.frombuffer(json.dumps(model).encode(), np.uint8)
-    bad = tmp_path / "huge.npz"
-    np.savez(bad, **data)
+    bad = _with_rnn_hidden(_trained_checkpoint(tmp_path), 10**9, tmp_path / "huge.npz")
     res = specc_cli("generate", str(bad))
     assert res.returncode == 1
     assert "its model cannot be built" in res.stderr and "parameters alone" in res.stderr

@@ -9,8 +9,6 @@ path computes exactly what the plain path computes, and float32 stays float32.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -20,12 +18,19 @@ from specc.backend.numpy.base import POOL_MIN_SIZE, BufferPool
 from specc.backend.numpy.losses import softmax_cross_entropy
 from specc.ir.spec import Adam
 from specc.train.optim import clip_global_norm, make_optimizer
-from tests.numpy_kernels import RNN, BatchNorm, Dense, Embedding, LeakyReLU, Softmax
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
-
-# Big enough that every large array goes through the buffer pool.
-B, T = 16, 40
+from helpers import (
+    RNN_LOOPS,
+    SPECS,
+    B,
+    T,
+    batch,
+    char_rnn,
+    check_rnn_gradients,
+    grad_check,
+    make_mask,
+)
+from numpy_kernels import RNN, BatchNorm, Dense, Embedding, LeakyReLU, Softmax
 
 BRANCHY = """
 model branchy {
@@ -39,17 +44,6 @@ model branchy {
         -> dense(units=labels) -> softmax
 }
 """
-
-
-def char_rnn(dtype: str = "float32", vocab: int = 65, seed: int = 0):
-    return specc.load(SPECS / "char_rnn.spec").build(
-        "char_rnn", sizes={"vocab": vocab}, seed=seed, dtype=dtype
-    )
-
-
-def batch(seed: int, vocab: int = 65, b: int = B, t: int = T):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, vocab, (b, t)), rng.integers(0, vocab, (b, t))
 
 
 def train_steps(net, opt, batches) -> list[float]:
@@ -372,7 +366,6 @@ def test_leaky_relu_derivative_for_every_slope(slope):
 
 @pytest.mark.parametrize("slope", [-0.3, 0.0, 2.5])
 def test_rnn_leaky_gradients_for_unusual_slopes(slope):
-    from tests.test_kernels import grad_check
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 5, 2))
@@ -383,27 +376,6 @@ def test_rnn_leaky_gradients_for_unusual_slopes(slope):
 
 
 #: (activation, slope, reverse, masked): every way the rnn's time loop can go.
-RNN_LOOPS = pytest.mark.parametrize(
-    ("activation", "slope", "reverse", "masked"),
-    [("tanh", 0.0, False, False), ("tanh", 0.0, True, True), ("sigmoid", 0.0, False, True),
-     ("relu", 0.0, True, False), ("leaky_relu", -0.3, False, True)],
-)  # fmt: skip
-
-
-def check_rnn_gradients(activation: str, slope: float, reverse: bool, masked: bool) -> None:
-    """Finite differences on a small float64 rnn (batch 3, 7 steps, hidden 4)."""
-    from tests.test_kernels import grad_check, make_mask
-
-    b, t_len, n, h = 3, 7, 2, 4
-    rng = np.random.default_rng(11)
-    x = rng.standard_normal((b, t_len, n))
-    mask = make_mask([7, 4, 2], t_len) if masked else None
-    k = RNN(h, activation=activation, slope=slope, reverse=reverse)
-    params = k.init_params([(n,)], rng, np.float64)
-    params["b"] = 0.1 * rng.standard_normal(h)
-    grad_check(k, [x], mask=mask, params=params, seed=12)
-
-
 @RNN_LOOPS
 def test_rnn_backward_in_blocks_of_steps_is_exact(monkeypatch, activation, slope, reverse, masked):
     """BPTT takes act' for a block of steps at a time (here 2 steps, the first block
@@ -420,7 +392,6 @@ def test_batchnorm_in_many_blocks_is_exact(monkeypatch, train, masked):
     per-feature vectors; with blocks of 3 rows (the last one partial) its gradients
     still match finite differences."""
     from specc.backend.numpy import base
-    from tests.test_kernels import grad_check, make_mask
 
     monkeypatch.setattr(base, "BLOCK_SIZE", 3 * 4)
     rng = np.random.default_rng(15)

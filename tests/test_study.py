@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 import specc
 from specc import study
+
+# a repository tool, not the library: run with -m tools (CI does)
+pytestmark = pytest.mark.tools
 
 
 def test_study_specs_check_and_quick_run_writes_the_table(tmp_path, capsys):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from specc.backend.numpy.kernels import softmax_cross_entropy
-from tests.numpy_kernels import RNN, BatchNorm, Dense, Embedding, LeakyReLU
+
+from numpy_kernels import RNN, BatchNorm, Dense, Embedding, LeakyReLU
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -196,7 +197,8 @@ def test_gelu_matches_torch_tanh_gelu() -> None:
     """Both backends' gelu against torch's GELU(approximate="tanh"): values and gradients."""
     from specc.backend.reference.elementwise import Gelu as ReferenceGelu
     from specc.ir import ops
-    from tests.numpy_kernels import SPAN, Gelu
+
+    from numpy_kernels import SPAN, Gelu
 
     rng = np.random.default_rng(4)
     x = rng.standard_normal((3, 5, 4)) * 3

@@ -12,6 +12,8 @@ import specc
 from specc.train.checkpoint import load_checkpoint
 from specc.train.loop import run_task
 
+from helpers import SPECS, write_spec_and_data
+
 TEXT = "the quick brown fox jumps over the lazy dog. " * 40
 
 CHAR_SPEC = """
@@ -34,10 +36,7 @@ task lm_task : next_char {
 
 
 def _program(tmp_path: Path, spec: str, files: dict[str, str] | None = None):
-    for name, text in (files or {}).items():
-        (tmp_path / name).write_text(text)
-    (tmp_path / "t.spec").write_text(spec)
-    return specc.load(tmp_path / "t.spec")
+    return specc.load(write_spec_and_data(tmp_path, spec, files))
 
 
 def test_same_seed_gives_identical_runs(tmp_path):
@@ -165,8 +164,7 @@ def test_overfit_one_batch_drives_loss_near_zero(tmp_path, kind):
 
 
 def test_tagging_example_beats_majority_tag(tmp_path):
-    specs = Path(__file__).resolve().parent.parent / "specs"
-    program = specc.load(specs / "tagger.spec")
+    program = specc.load(SPECS / "tagger.spec")
     result = run_task(program, out_dir=tmp_path)
     from specc.train.metrics import baseline
 
@@ -186,8 +184,7 @@ def test_parity_data_labels_are_the_parity_of_the_bits():
 
 
 def test_parity_example_is_solved(tmp_path):
-    specs = Path(__file__).resolve().parent.parent / "specs"
-    result = run_task(specc.load(specs / "parity.spec"), out_dir=tmp_path)
+    result = run_task(specc.load(SPECS / "parity.spec"), out_dir=tmp_path)
     assert result.metrics["val"]["accuracy"] > 0.95  # chance is 0.5
 
 

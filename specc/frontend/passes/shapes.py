@@ -8,7 +8,7 @@ A mismatch is reported at the step that cannot take its input.
 from __future__ import annotations
 
 from specc.errors import Diagnostics
-from specc.ir.ops import SIZE_FIELDS, SIZE_SYMBOLS, NodeBase, Shape, ShapeError
+from specc.ir.ops import SIZE_FIELDS, SIZE_SYMBOLS, NodeBase, Rnn, Shape, ShapeError
 from specc.ir.spec import Input, Model, Task
 
 
@@ -139,7 +139,8 @@ def check_task_fit(task: Task, model: Model, diags: Diagnostics) -> None:
         diags.error(
             f"a {task.kind} task needs {words}; output '{out_name}' has {out.text()}",
             where,
-            f"end the model with dense(units={want[-1]}) -> softmax",
+            _time_axis_help(task.kind, want, out, model, out_name)
+            or f"end the model with dense(units={want[-1]}) -> softmax",
         )
         return
     if task.loss == "cross_entropy" and (node is None or node.op != "softmax"):
@@ -149,6 +150,43 @@ def check_task_fit(task: Task, model: Model, diags: Diagnostics) -> None:
             where,
             "end the model with -> softmax",
         )
+
+
+def _time_axis_help(kind: str, want: tuple, out: Shape, model: Model, out_name: str) -> str | None:
+    """The fix when the output's time axis is what is wrong, at the rnn that decides it.
+
+    Only an rnn's `return` keeps or drops the time axis, so "end the model with
+    dense -> softmax" would send the user to a line that is already right;
+    name the rnn and its line instead. None when the time axis is not the problem."""
+    needs_time, has_time = "T" in want, "T" in out.dims
+    if needs_time == has_time:
+        return None
+    deciding = [n for n in _last_rnns(model, out_name) if (n.return_ == "last") == needs_time]
+    if not deciding:
+        return None
+    where = " and ".join(f"rnn '{n.name}' (line {n.span.line})" for n in deciding)
+    if needs_time:
+        return f"a {kind} task needs an output per step; remove return=last from {where}"
+    return f"a {kind} task needs one output per sequence; add return=last to {where}"
+
+
+def _last_rnns(model: Model, name: str) -> list[Rnn]:
+    """The rnns nearest to `name` on each path back to the inputs: the ones whose
+    `return` decides whether `name` has a time axis."""
+    by_name = {n.name: n for n in model.nodes}
+    seen: set[str] = set()
+    found: list[Rnn] = []
+    queue = [name]
+    while queue:
+        node = by_name.get(queue.pop(0))
+        if node is None or node.name in seen:  # model inputs are not nodes
+            continue
+        seen.add(node.name)
+        if isinstance(node, Rnn):
+            found.append(node)
+        else:
+            queue.extend(node.inputs)
+    return found
 
 
 #: The sizes each data source binds from its data.
