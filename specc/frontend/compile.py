@@ -17,7 +17,8 @@ from specc.frontend.lower import lower
 from specc.frontend.passes.fits import check_parameters_fit
 from specc.frontend.passes.resolve import resolve_file
 from specc.frontend.passes.shapes import check_task_fit, infer_shapes
-from specc.frontend.passes.validate import validate_input, validate_node, validate_task
+from specc.frontend.passes.validate import validate_input, validate_node
+from specc.frontend.passes.validate_task import validate_task
 from specc.frontend.syntax import parse
 from specc.ir.spec import Model, Spec
 
