@@ -142,7 +142,7 @@ def test_rnn_products_made_beside_the_loop_match_finite_differences(
 ):
     check_rnn_gradients(activation, slope, reverse, masked)
     assert len(background_products) > 1  # in chunks
-    assert all(name.startswith("specc-rnn") for name in background_products)
+    assert all(name.startswith("specc-helper") for name in background_products)
 
 
 def test_training_with_products_beside_the_loop_is_deterministic(background_products):

@@ -35,6 +35,7 @@ import ctypes
 import os
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -223,6 +224,44 @@ def serial() -> Iterator[None]:
         yield
     finally:
         _local.serial = before
+
+
+# ----- the helper thread: products beside a loop ---------------------------------------
+
+_helper: ThreadPoolExecutor | None = None
+_helper_lock = threading.Lock()
+
+
+def _forget_helper() -> None:
+    """A forked child has no copy of the helper's thread: it makes its own."""
+    global _helper, _helper_lock
+    _helper, _helper_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helper)
+
+
+def _serially(fn: Callable[..., None], *args: Any) -> None:
+    with serial():  # one MKL thread here; the loop's thread uses the other
+        fn(*args)
+
+
+def runs_beside(step_work: int) -> bool:
+    """Whether products may run on the helper thread beside a loop whose own products
+    are of ``step_work`` multiply-adds: with MKL and two threads or more, when those
+    products are too small to use both threads themselves."""
+    return name() == "mkl" and threads() > 1 and step_work < THREADED_WORK
+
+
+def beside(fn: Callable[..., None], *args: Any) -> Future[None]:
+    """Run ``fn(*args)`` on specc's one helper thread, its products on one MKL thread,
+    while the caller goes on (the rnn's products over the steps BPTT is done with)."""
+    global _helper
+    with _helper_lock:
+        if _helper is None:
+            _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="specc-helper")
+        return _helper.submit(_serially, fn, *args)
 
 
 def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepProduct | None:

@@ -13,10 +13,8 @@ steps it has passed at a time.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -31,33 +29,6 @@ from specc.ir import ops
 #: from this much work (multiply-adds), in chunks of at least this many rows.
 BACKGROUND_MIN_WORK = 1 << 25
 BACKGROUND_CHUNK_ROWS = 512
-
-_background: ThreadPoolExecutor | None = None
-_background_lock = threading.Lock()
-
-
-def _helper() -> ThreadPoolExecutor:
-    """The one thread that makes rnn backward's products beside the time loop."""
-    global _background
-    with _background_lock:
-        if _background is None:
-            _background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="specc-rnn")
-        return _background
-
-
-def _forget_helper() -> None:
-    """A forked child has no copy of the helper's thread: it makes its own."""
-    global _background, _background_lock
-    _background, _background_lock = None, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_helper)
-
-
-def _serially(fn: Callable[..., None], *args: Any) -> None:
-    with blas.serial():  # one MKL thread here; the loop's thread uses the other
-        fn(*args)
 
 
 class RNN(Kernel):
@@ -283,9 +254,7 @@ class RNN(Kernel):
         xz2, h_prev = xz.reshape(rows, n_in + 1), hs_all[:t_len].reshape(rows, hid)
         w_xh = params["W_xh"].astype(dt, copy=False)
         background = (
-            blas.name() == "mkl"
-            and blas.threads() > 1
-            and b_sz * hid * hid < blas.THREADED_WORK  # else the loop's products use both
+            blas.runs_beside(b_sz * hid * hid)
             and rows * hid * (n_in + 1 + hid + n_in) >= BACKGROUND_MIN_WORK
         )
         d_in = dxt = None  # what the products write, made when they start
@@ -343,7 +312,7 @@ class RNN(Kernel):
                         if t % 8 == 0 and not np.abs(carry).max() > flush_below:
                             carry.fill(0)
                 if background and (done - start >= chunk or start == 0):
-                    pending.append(_helper().submit(_serially, sequence_products, start, done))
+                    pending.append(blas.beside(sequence_products, start, done))
                     done = start
         finally:
             for job in pending:  # every chunk is done before the buffers go
