@@ -1,0 +1,110 @@
+"""The model's inference graph: inputs, the mask of a padded batch, every node, outputs.
+
+Nodes are emitted in the model's order through the emitter table, each with
+the arrays it owns and, for nodes on sequences, the mask of real tokens when
+the graph takes `lengths` (as specc's backends hand their mask only to nodes
+whose input has a time axis). The batch and time axes are symbolic, so one
+file serves any batch of any length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from specc.export import ExportError
+from specc.export.onnx.builder import Emit, Emitter, GraphBuilder
+from specc.export.onnx.emitters import emitter_for
+from specc.export.onnx.versions import ir_version_for
+from specc.ir.ops import Shape
+from specc.ir.spec import Model
+
+#: ONNX names of the symbolic axes.
+AXES = {"B": "batch", "T": "time"}
+
+
+def build_model(
+    model: Model,
+    params: Mapping[str, np.ndarray],
+    state: Mapping[str, np.ndarray],
+    *,
+    dtype: np.dtype,
+    opset: int,
+    lengths: str | None,
+    recurrence: str,
+    emitters: Mapping[str, Emitter],
+) -> onnx.ModelProto:
+    """The ONNX model of ``model`` with these arrays; ``lengths`` names the input of
+    real lengths for padded batches (None: every row is all real)."""
+    g = GraphBuilder(dtype)
+    emits = [(node, emitter_for(node, model.name, emitters)) for node in model.nodes]
+    for name in [i.name for i in model.inputs] + [n.name for n in model.nodes]:
+        g.reserve(name)
+    inputs = [_value_info(i.name, i.shape(), g, model.sizes) for i in model.inputs]
+    mask = None
+    if lengths is not None:
+        if lengths in {i.name for i in model.inputs} | {n.name for n in model.nodes}:
+            raise ExportError(f"model '{model.name}' already has a value named '{lengths}'")
+        timed = [i.name for i in model.inputs if i.shape().has_time]
+        if not timed:
+            raise ExportError(f"model '{model.name}' has no time axis, so it takes no lengths")
+        g.reserve(lengths)
+        inputs.append(helper.make_tensor_value_info(lengths, TensorProto.INT64, ["batch"]))
+        mask = _mask(g, timed[0], lengths)
+    for node, emit in emits:
+        on_sequences = any(model.shape_of(name).has_time for name in node.inputs)
+        prefix = f"{node.name}."
+        out = emit(
+            Emit(
+                g=g,
+                node=node,
+                xs=list(node.inputs),
+                out=node.name,
+                params={k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)},
+                state={k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)},
+                mask=mask if on_sequences else None,
+                lengths=lengths if on_sequences else None,
+                sizes=dict(model.sizes),
+                recurrence=recurrence,
+            )
+        )
+        assert out == node.name, f"the emitter of {node.op} wrote {out}, not {node.name}"
+    outputs = [_value_info(name, model.shape_of(name), g, model.sizes) for name in model.outputs]
+    graph = g.graph(model.name, inputs, outputs)
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        ir_version=ir_version_for(opset),
+    )
+
+
+def _value_info(name: str, shape: Shape, g: GraphBuilder, sizes: Mapping[str, int]):
+    dims: list[int | str | None] = []
+    for d in shape.dims:
+        if isinstance(d, int):
+            dims.append(d)
+        elif d in AXES:
+            dims.append(AXES[d])
+        else:
+            dims.append(sizes.get(d))
+    elem = TensorProto.INT64 if shape.ids else g.elem
+    return helper.make_tensor_value_info(name, elem, dims)
+
+
+def _mask(g: GraphBuilder, x: str, lengths: str) -> str:
+    """(B, T, 1): 1 where t < lengths[b], 0 at padding, as specc's batches mask."""
+    h = "mask"
+    t_len = g.op("Gather", [g.op("Shape", [x], h), g.const(1, np.int64, "one")], h, axis=0)
+    steps = g.op("Range", [g.const(0, np.int64, "zero"), t_len, g.const(1, np.int64, "one")], h)
+    real = g.op(
+        "Less",
+        [
+            g.op("Unsqueeze", [steps, g.ints(0)], h),  # (1, T)
+            g.op("Unsqueeze", [lengths, g.ints(1)], h),  # (B, 1)
+        ],
+        h,
+    )
+    return g.op("Unsqueeze", [g.op("Cast", [real], h, to=g.elem), g.ints(2)], h)
