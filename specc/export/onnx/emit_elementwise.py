@@ -8,9 +8,17 @@ from specc.export.onnx.builder import Emit, GraphBuilder
 
 
 def activation(g: GraphBuilder, name: str, slope: float, x: str, hint: str, out: str | None) -> str:
-    """An rnn's or a layer's nonlinearity, as the ONNX op of the same name."""
+    """An rnn's or a layer's nonlinearity, as the ONNX op of the same name.
+
+    LeakyRelu's ``alpha`` is a float32 attribute, so a slope float32 cannot hold
+    exactly (0.3) is written as specc computes it, x if x > 0 else slope·x, with
+    the slope in the export's dtype: float64 exports then agree to rounding."""
     if name == "leaky_relu":
-        return g.op("LeakyRelu", [x], hint, out=out, alpha=float(slope))
+        if g.dtype == np.float32 or float(np.float32(slope)) == slope:
+            return g.op("LeakyRelu", [x], hint, out=out, alpha=float(slope))
+        positive = g.op("Greater", [x, g.const(0.0)], hint)
+        scaled = g.op("Mul", [x, g.const(slope)], hint)
+        return g.op("Where", [positive, x, scaled], hint, out=out)
     op = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}[name]
     return g.op(op, [x], hint, out=out)
 

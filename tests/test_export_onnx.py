@@ -1,0 +1,203 @@
+"""ONNX export, numerically: onnxruntime runs the exported graph and must give
+specc's own inference outputs (the numpy backend, evaluation mode) for every op
+and option, every shipped spec, padded batches of mixed lengths, in float32
+(RNN operator, and Scan) and float64 (Scan).
+
+Needs the onnx extra; skipped where it is not installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import specc
+from specc.ir.ops import OP_CLASSES
+
+from helpers import SPECS
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from specc.export import ExportError  # noqa: E402
+from specc.export.onnx import EMITTERS, OnnxOptions, to_onnx  # noqa: E402
+from specc.export.onnx.emitters import emitter_for  # noqa: E402
+
+#: The largest absolute difference allowed from specc's outputs, per dtype.
+TOL = {"float32": 1e-5, "float64": 1e-10}
+#: (dtype, recurrence): the RNN operator, a Scan in float32, and float64 (always a Scan).
+CONFIGS = [("float32", "rnn"), ("float32", "scan"), ("float64", "auto")]
+#: Mixed lengths: a full row, a one-token row, and two in between.
+LENGTHS = np.array([7, 1, 4, 6])
+SIZES = {"vocab": 9, "labels": 4}
+
+#: Every op and option: each rnn activation (leaky_relu with a slope), reversed or
+#: not, return=last; batchnorm with and without affine, on (B, T, N) and (B, N);
+#: dense with and without bias, on sequences and vectors; add of three; a = b.
+EVERY_OP = """
+model acts {
+    input x : sequence[3]
+    a = x -> rnn(hidden=4, activation=tanh)
+    b = x -> rnn(hidden=4, activation=sigmoid, reverse=true)
+    c = x -> rnn(hidden=4, activation=relu, init=identity)
+    d = x -> rnn(hidden=4, activation=leaky_relu(slope=0.3), reverse=true)
+    output y = (a, b, c, d) -> concat -> batchnorm -> leaky_relu(slope=0.2) -> gelu
+        -> dense(units=5) -> softmax
+}
+model lasts {
+    input x : sequence[3]
+    f = x -> rnn(hidden=4, activation=relu, return=last)
+    r = x -> rnn(hidden=4, activation=leaky_relu, reverse=true, return=last)
+    s = x -> rnn(hidden=4, activation=sigmoid, return=last)
+    output y = (f, r, s) -> add -> batchnorm(affine=false) -> tanh -> dense(units=2, bias=false)
+        -> sigmoid
+}
+model words {
+    input w : tokens
+    e = w -> embedding(dim=5)
+    o = w -> one_hot
+    h = (e, o) -> concat -> dropout(p=0.5) -> relu
+    k = h
+    output y = k -> rnn(hidden=6) -> batchnorm(affine=false) -> dense(units=labels) -> softmax
+}
+model flat {
+    input v : vector[3]
+    output y = v -> dense(units=4) -> batchnorm -> relu -> dense(units=labels) -> softmax
+}
+"""
+
+
+def session(proto) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # the test machine's cores are shared
+    return ort.InferenceSession(
+        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def perturbed(net, seed: int = 1):
+    """Every parameter moved off its initial value (biases start at zero, γ at one)
+    and running statistics that are not 0 and 1, so a dropped or swapped term shows."""
+    rng = np.random.default_rng(seed)
+    for value in net.params.values():
+        value += 0.3 * rng.standard_normal(value.shape).astype(value.dtype)
+    for key, value in net.state.items():
+        fresh = rng.standard_normal(value.shape)
+        value[...] = np.abs(fresh) + 0.5 if key.endswith("running_var") else fresh
+    return net
+
+
+def inputs_for(model, dtype: str, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    b, t = len(LENGTHS), int(LENGTHS.max())
+    feeds = {}
+    for inp in model.inputs:
+        if inp.type == "tokens":
+            feeds[inp.name] = rng.integers(0, model.sizes["vocab"], (b, t)).astype(np.int64)
+        elif inp.type == "sequence":
+            feeds[inp.name] = rng.standard_normal((b, t, inp.size)).astype(dtype)
+        else:
+            feeds[inp.name] = rng.standard_normal((b, inp.size)).astype(dtype)
+    return feeds
+
+
+def assert_matches_specc(net, dtype: str, recurrence: str, lengths: bool) -> None:
+    """onnxruntime's outputs equal specc's to TOL[dtype], padded or not."""
+    proto = to_onnx(net, OnnxOptions(dtype=dtype, lengths=lengths, recurrence=recurrence))
+    ref = net if dtype == "float32" else net.astype(dtype)
+    feeds = inputs_for(net.model, dtype)
+    mask = None
+    if lengths:
+        mask = (np.arange(LENGTHS.max())[None] < LENGTHS[:, None]).astype(dtype)
+        feeds["lengths"] = LENGTHS.astype(np.int64)
+    want = ref.forward({k: v for k, v in feeds.items() if k != "lengths"}, mask=mask)
+    got = dict(zip(net.model.outputs, session(proto).run(list(net.model.outputs), feeds)))
+    for name in net.model.outputs:
+        assert got[name].dtype == np.dtype(dtype)
+        assert got[name].shape == want[name].shape
+        err = float(np.abs(got[name] - want[name]).max())
+        assert err <= TOL[dtype], (net.model.name, name, dtype, recurrence, lengths, err)
+
+
+@pytest.mark.parametrize(("dtype", "recurrence"), CONFIGS)
+@pytest.mark.parametrize("model", ["acts", "lasts", "words", "flat"])
+def test_every_op_and_option_matches_specc(model, dtype, recurrence) -> None:
+    net = perturbed(specc.loads(EVERY_OP).build(model, SIZES, seed=3))
+    for lengths in ([False] if model == "flat" else [False, True]):
+        assert_matches_specc(net, dtype, recurrence, lengths)
+
+
+def shipped_models() -> list[tuple[Path, str]]:
+    specs = sorted(SPECS.glob("*.spec")) + sorted((SPECS / "study").glob("*.spec"))
+    return [(path, name) for path in specs for name in specc.load(path).models]
+
+
+@pytest.mark.parametrize(
+    ("path", "model"), shipped_models(), ids=lambda v: v.stem if isinstance(v, Path) else v
+)
+def test_every_shipped_spec_matches_specc(path, model) -> None:
+    net = specc.load(path).build(model, SIZES, seed=0)
+    padded = net.model.inputs[0].type == "tokens"  # tag-like models take lengths
+    assert_matches_specc(net, "float32", "auto", lengths=padded)
+    assert_matches_specc(net, "float64", "auto", lengths=padded)
+
+
+def test_every_op_of_the_registry_is_exported_or_refused_by_name() -> None:
+    """An op gets an emitter, or export refuses it by its name (never a KeyError or a
+    silently wrong graph); the models above use every emitter there is."""
+    assert set(EMITTERS) <= set(OP_CLASSES), "an emitter for an op the language lacks"
+    for op in OP_CLASSES:
+        if op in EMITTERS:
+            continue
+        with pytest.raises(ExportError, match=f"cannot export op '{op}'"):
+            emitter_for(SimpleNamespace(op=op, name="n"), "m", EMITTERS)  # type: ignore[arg-type]
+    used = {node.op for model in specc.loads(EVERY_OP).ir.models for node in model.nodes}
+    assert used >= set(EMITTERS), f"emitters no test runs: {set(EMITTERS) - used}"
+
+
+def test_a_model_with_an_op_lacking_an_emitter_is_refused_by_name() -> None:
+    net = specc.load(SPECS / "parity.spec").build("parity_rnn", {"vocab": 2, "labels": 2})
+    partial = {op: emit for op, emit in EMITTERS.items() if op != "rnn"}
+    with pytest.raises(ExportError, match="cannot export op 'rnn' to ONNX \\(node 'rnn'"):
+        to_onnx(net, emitters=partial)
+
+
+@pytest.mark.parametrize("opset", [13, 17, 21])
+def test_versions_are_stated_and_the_checker_passes(opset) -> None:
+    net = specc.load(SPECS / "tagger.spec").build("tagger", SIZES)
+    proto = to_onnx(net, OnnxOptions(opset=opset, lengths=True))
+    assert [(o.domain, o.version) for o in proto.opset_import] == [("", opset)]
+    assert proto.ir_version == {13: 7, 17: 8, 21: 10}[opset]  # not onnx's newest
+    onnx.checker.check_model(proto, full_check=True)
+    feeds = inputs_for(net.model, "float32") | {"lengths": LENGTHS}
+    assert session(proto).run(None, feeds)[0].shape == (4, 7, 4)
+
+
+def test_batch_and_time_axes_are_dynamic() -> None:
+    net = specc.load(SPECS / "char_rnn.spec").build("char_rnn", SIZES)
+    sess = session(to_onnx(net))
+    assert [d for d in sess.get_inputs()[0].shape] == ["batch", "time"]
+    for b, t in [(1, 1), (5, 3), (2, 40)]:
+        ids = np.random.default_rng(b).integers(0, 9, (b, t))
+        got = sess.run(None, {"chars": ids})[0]
+        np.testing.assert_allclose(got, net.forward({"chars": ids})["next"], atol=1e-5, rtol=0)
+
+
+def test_an_export_is_deterministic() -> None:
+    net = specc.load(SPECS / "pos_tagger.spec").build("tagger", SIZES)
+    options = OnnxOptions(lengths=True)
+    assert to_onnx(net, options).SerializeToString() == to_onnx(net, options).SerializeToString()
+
+
+def test_the_rnn_operator_is_refused_in_float64_by_name() -> None:
+    net = specc.load(SPECS / "adding.spec").build("adder")
+    with pytest.raises(ExportError, match="RNN operator in float32 only"):
+        to_onnx(net, OnnxOptions(dtype="float64", recurrence="rnn"))
+    ops = {n.op_type for n in to_onnx(net).graph.node}
+    assert "RNN" in ops and "Scan" not in ops  # float32 uses onnxruntime's RNN
+    ops = {n.op_type for n in to_onnx(net, OnnxOptions(dtype="float64")).graph.node}
+    assert "Scan" in ops and "RNN" not in ops
+
