@@ -114,7 +114,8 @@ def assert_matches_specc(net, dtype: str, recurrence: str, lengths: bool) -> Non
         mask = (np.arange(LENGTHS.max())[None] < LENGTHS[:, None]).astype(dtype)
         feeds["lengths"] = LENGTHS.astype(np.int64)
     want = ref.forward({k: v for k, v in feeds.items() if k != "lengths"}, mask=mask)
-    got = dict(zip(net.model.outputs, session(proto).run(list(net.model.outputs), feeds)))
+    outs = session(proto).run(list(net.model.outputs), feeds)
+    got = dict(zip(net.model.outputs, outs, strict=True))
     for name in net.model.outputs:
         assert got[name].dtype == np.dtype(dtype)
         assert got[name].shape == want[name].shape
@@ -126,7 +127,7 @@ def assert_matches_specc(net, dtype: str, recurrence: str, lengths: bool) -> Non
 @pytest.mark.parametrize("model", ["acts", "lasts", "words", "flat"])
 def test_every_op_and_option_matches_specc(model, dtype, recurrence) -> None:
     net = perturbed(specc.loads(EVERY_OP).build(model, SIZES, seed=3))
-    for lengths in ([False] if model == "flat" else [False, True]):
+    for lengths in [False] if model == "flat" else [False, True]:
         assert_matches_specc(net, dtype, recurrence, lengths)
 
 
@@ -200,4 +201,3 @@ def test_the_rnn_operator_is_refused_in_float64_by_name() -> None:
     assert "RNN" in ops and "Scan" not in ops  # float32 uses onnxruntime's RNN
     ops = {n.op_type for n in to_onnx(net, OnnxOptions(dtype="float64")).graph.node}
     assert "Scan" in ops and "RNN" not in ops
-
