@@ -82,7 +82,7 @@ def _scan(e: Emit) -> str:
     last, hs = g.fresh(f"{h}.h_last"), g.fresh(f"{h}.hs")
     g.op_outputs(
         "Scan",
-        [_zeros(g, e.xs[0], hidden, h), *scanned],
+        [zero_state(g, e.xs[0], hidden, h), *scanned],
         [last, hs],
         h,
         body=body.graph(f"{h}_step", step_inputs, step_outputs),
@@ -96,12 +96,19 @@ def _scan(e: Emit) -> str:
         return g.op("Identity", [hs], h, out=e.out)
     if rev or e.lengths is None:  # the last step run is the state returned
         return g.op("Identity", [last], h, out=e.out)
-    # forward over a padded batch: each row's state at its last real token
-    step = g.op("Max", [g.op("Sub", [e.lengths, g.ints(1)], h), g.ints(0)], h)
+    return state_at_last_token(g, hs, e.lengths, hidden, h, e.out)
+
+
+def state_at_last_token(
+    g: GraphBuilder, hs: str, lengths: str, hidden: int, h: str, out: str
+) -> str:
+    """(B, H): each row's state at its last real token, hs[b, max(lengths[b] − 1, 0)],
+    what a forward recurrent layer over a padded batch returns with return=last."""
+    step = g.op("Max", [g.op("Sub", [lengths, g.ints(1)], h), g.ints(0)], h)
     index = g.op("Unsqueeze", [step, g.ints(1, 2)], h)
     index = g.op("Expand", [index, g.ints(1, 1, hidden)], h)  # (B, 1, H)
     picked = g.op("GatherElements", [hs, index], h, axis=1)
-    return g.op("Squeeze", [picked, g.ints(1)], h, out=e.out)
+    return g.op("Squeeze", [picked, g.ints(1)], h, out=out)
 
 
 def _step(body: GraphBuilder, e: Emit, w_hh: str, hidden: int) -> tuple[list, list]:
@@ -123,8 +130,9 @@ def _step(body: GraphBuilder, e: Emit, w_hh: str, hidden: int) -> tuple[list, li
     return inputs, [helper.make_tensor_value_info(n, body.elem, ["batch", hidden]) for n in outs]
 
 
-def _zeros(g: GraphBuilder, x: str, hidden: int, h: str) -> str:
-    """h_0 = 0, shaped (B, H) for whatever batch arrives."""
+def zero_state(g: GraphBuilder, x: str, hidden: int, h: str) -> str:
+    """h_0 = 0, shaped (B, H) for whatever batch ``x`` holds (a Scan's initial state;
+    the lstm and gru emitters to come start their states from it too)."""
     batch = g.op("Gather", [g.op("Shape", [x], h), g.ints(0)], h, axis=0)
     shape = g.op("Concat", [batch, g.ints(hidden)], h, axis=0)
     zero = numpy_helper.from_array(np.zeros(1, g.dtype))
