@@ -47,11 +47,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", metavar="CKPT|FILE.spec", help="a checkpoint written by `specc run`")
+    p.add_argument(
+        "file",
+        metavar="CKPT|FILE.spec",
+        help="a checkpoint written by `specc run`, or a spec file with --model",
+    )
     p.add_argument(
         "-o", "--output", metavar="FILE.onnx", help="where to write (default: CKPT with .onnx)"
     )
-    p.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default 17)")
+    p.add_argument("--opset", type=int, metavar="N", help="ONNX opset, 13 to 21 (default 17)")
     p.add_argument(
         "--dtype",
         default="float32",
