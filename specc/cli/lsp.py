@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from specc.cli.common import EXIT_OK, EXIT_USER, say_error
+from specc.cli.common import EXIT_OK, EXIT_USAGE, EXIT_USER, say_error
 
 NAME = "lsp"
 
@@ -24,6 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     # Clients such as vscode-languageclient pass --stdio; stdio is the only transport.
     p.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default)")
+    p.add_argument(
+        "--debounce",
+        type=float,
+        default=0.3,
+        metavar="SECONDS",
+        help="quiet time after an edit before the file is checked again (default 0.3)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,5 +42,8 @@ def run(args: argparse.Namespace) -> int:
             raise
         say_error(INSTALL)
         return EXIT_USER
-    serve()
+    if not args.debounce >= 0:
+        say_error(f"--debounce must be 0 or more seconds, got {args.debounce}")
+        return EXIT_USAGE
+    serve(args.debounce)
     return EXIT_OK

@@ -269,6 +269,6 @@ def make_server(debounce: float = DEBOUNCE_S) -> SpeccServer:
     return server
 
 
-def serve() -> None:
+def serve(debounce: float = DEBOUNCE_S) -> None:
     """Run the server over stdin and stdout until the client says exit."""
-    make_server().start_io()
+    make_server(debounce).start_io()
