@@ -3,6 +3,8 @@ errors, tokens are coloured by their role, and the entry point names the lexer."
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -90,3 +92,44 @@ def test_the_pygments_entry_point_names_this_lexer() -> None:
     module, _, name = target.partition(":")
     assert (module, name) == (SpecLexer.__module__, SpecLexer.__name__)
     assert "specc" in SpecLexer.aliases and "*.spec" in SpecLexer.filenames
+
+
+# ----- editors/ ---------------------------------------------------------------------
+
+VSCODE = REPO / "editors" / "vscode"
+
+
+def _patterns(node) -> list[str]:
+    """Every regular expression of a TextMate grammar, wherever it is nested."""
+    found = []
+    if isinstance(node, dict):
+        found += [node[k] for k in ("match", "begin", "end") if k in node]
+        for value in node.values():
+            found += _patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _patterns(value)
+    return found
+
+
+def test_the_vscode_extension_names_files_that_exist_and_starts_specc_lsp() -> None:
+    package = json.loads((VSCODE / "package.json").read_text(encoding="utf-8"))
+    [language] = package["contributes"]["languages"]
+    [grammar] = package["contributes"]["grammars"]
+    assert ".spec" in language["extensions"]
+    for rel in (package["main"], language["configuration"], grammar["path"]):
+        assert (VSCODE / rel).is_file(), rel
+    json.loads((VSCODE / language["configuration"]).read_text(encoding="utf-8"))
+    setting = package["contributes"]["configuration"]["properties"]["specc.server.command"]
+    assert setting["default"] == ["specc", "lsp"]
+
+
+def test_the_textmate_grammar_patterns_compile_and_find_ops() -> None:
+    grammar = json.loads(
+        (VSCODE / "syntaxes" / "specc.tmLanguage.json").read_text(encoding="utf-8")
+    )
+    patterns = _patterns(grammar["repository"])
+    assert len(patterns) >= 10
+    compiled = [re.compile(p) for p in patterns]  # the grammar uses no Oniguruma-only syntax
+    arrow = next(c for c in compiled if c.pattern.startswith("(->)"))
+    assert arrow.search("x -> lstm(hidden=4)").group(2) == "lstm"
