@@ -100,6 +100,27 @@ def test_diagnostics_exact_ranges_then_a_fix_clears_them_then_a_clean_exit(tmp_p
         client.kill()
 
 
+def test_changes_in_quick_succession_are_checked_once(tmp_path) -> None:
+    """Debounced: typing five edits within the pause publishes for the last one only."""
+    client = LspClient("--debounce", "0.5")
+    try:
+        client.initialize()
+        uri = (tmp_path / "typing.spec").as_uri()
+        client.open(uri, TWO_ERRORS)
+        client.diagnostics(uri, version=1)
+        for version in range(2, 7):
+            client.change(uri, TWO_ERRORS.replace("hiden", "hidden"[:version]), version)
+        assert len(client.diagnostics(uri, version=6)) == 1  # `hidden` typed: one error left
+        published = [
+            m["params"].get("version")
+            for m in client.seen
+            if m["method"] == "textDocument/publishDiagnostics"
+        ]
+        assert published == []  # nothing for versions 2 to 5
+    finally:
+        client.kill()
+
+
 def test_missing_data_file_is_a_warning_and_hides_no_error(server, tmp_path) -> None:
     spec = tmp_path / "t.spec"
     spec.write_text(

@@ -11,7 +11,6 @@ from specc.api import Program
 from specc.errors import SpecError
 from specc.explain import Report, analyse
 from specc.explain.text import op_text, shape_text
-from specc.frontend.analysis import Analysis
 from specc.ir.spec import Model
 from specc.lsp.registry import op_classes, written
 from specc.lsp.sizes import Bound
@@ -90,9 +89,7 @@ def _model_text(report: Report, bound: Bound | None) -> str:
     return "\n\n".join(lines)
 
 
-def hover_text(
-    symbol: Symbol, analysis: Analysis, program: Program | None, bound: dict[str, Bound]
-) -> str | None:
+def hover_text(symbol: Symbol, program: Program | None, bound: dict[str, Bound]) -> str | None:
     """Markdown for the symbol, or None when the file has not compiled far enough."""
     if symbol.kind == "task":
         if program is None:

@@ -40,6 +40,8 @@ DEBOUNCE_S = 0.3
 
 TRIGGERS = [">", "(", ",", "=", ":", " "]
 
+_INCREMENTAL = types.TextDocumentSyncKind.Incremental
+
 
 @dataclass
 class Document:
@@ -139,9 +141,6 @@ class SpeccServer(LanguageServer):
         return symbol if symbol is not None and symbol.name == word[0] else None
 
 
-_INCREMENTAL = types.TextDocumentSyncKind.Incremental
-
-
 def guarded(default=None):
     """Answer `default` and log instead of letting a bug in a handler escape."""
 
@@ -212,7 +211,7 @@ def make_server(debounce: float = DEBOUNCE_S) -> SpeccServer:
         symbol = ls.symbol_at(doc, params.position)
         if symbol is None or doc.text is None:
             return None
-        value = hover_text(symbol, doc.analysis, doc.program, doc.bound)
+        value = hover_text(symbol, doc.program, doc.bound)
         word = doc.text.word_at(params.position)
         if value is None or word is None:
             return None
