@@ -316,3 +316,20 @@ def test_mutated_specs_through_did_change_get_every_request_answered(server, tmp
 @pytest.mark.slow
 def test_mutated_specs_through_did_change_at_volume(server, tmp_path) -> None:
     _fuzz(server, tmp_path, seed=23, count=2000)
+
+
+def test_positions_count_utf16_units_as_editors_do() -> None:
+    """A span after an emoji (two UTF-16 units) lands where the editor shows it."""
+    from lsprotocol import types
+
+    from specc.errors import Span
+    from specc.lsp.convert import Text
+
+    text = Text.of('    data = text("😀.txt") -> x', types.PositionEncodingKind.Utf16)
+    start = text.position(1, 23)  # the `->` after the string, 1-based in characters
+    assert start.character == 23
+    assert text.to_chars(start) == (1, 23)
+    wide = Text.of('"😀" x', types.PositionEncodingKind.Utf16)
+    assert wide.range(Span(1, 5, 1, 6)).start.character == 5
+    assert wide.to_chars(types.Position(line=0, character=5)) == (1, 5)
+    assert Text.of('"😀" x', types.PositionEncodingKind.Utf32).position(1, 5).character == 4
