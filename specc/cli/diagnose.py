@@ -61,12 +61,15 @@ def run(args: argparse.Namespace) -> int:
     from specc.api import load
     from specc.diagnose.flow import covariate_shift, gradient_flow
     from specc.diagnose.view import shift_view, show, title_view
+    from specc.fileio import check_writable
     from specc.train.checkpoint import load_checkpoint
     from specc.train.loop import configure, run_task
     from specc.train.prepare import prepare
 
     if args.steps is not None and args.steps <= 0:
         raise OptionError(f"--steps must be a positive whole number, got {args.steps}")
+    if args.svg:
+        check_writable(args.svg)  # before measuring (and, with --train, training)
     flows: list[GradientFlow] = []
     doc: dict[str, Any] = {}
     if Path(args.file).suffix == ".npz":

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from specc.diagnose.flow import FLOOR, GradientFlow, ShiftTrace
+from specc.fileio import write_text
 
 SPARKS = "▁▂▃▄▅▆▇█"
 BAR_WIDTH = 40
@@ -120,4 +121,4 @@ def show(renderable: RenderableType, svg: str | None, quiet: bool = False) -> No
         console = Console(record=bool(svg), highlight=False)
     console.print(renderable)
     if svg:
-        console.save_svg(svg, title="specc diagnose")
+        write_text(svg, console.export_svg(title="specc diagnose"))

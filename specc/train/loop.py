@@ -21,14 +21,22 @@ import numpy as np
 from specc.backend import build_network
 from specc.backend.graph import Network
 from specc.errors import CheckpointError, SpecError
-from specc.fileio import atomic_write_text
+from specc.fileio import OutputError, check_writable, write_text
 from specc.ir.spec import Task
-from specc.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from specc.train.checkpoint import (
+    Checkpoint,
+    checkpoint_nbytes,
+    load_checkpoint,
+    save_checkpoint,
+)
 from specc.train.memory import check_training_fits
 from specc.train.metrics import evaluate
 from specc.train.optim import clip_global_norm, make_optimizer
 from specc.train.prepare import Batch, Prepared, check_output_fits, prepare
 from specc.train.records import EvalMetrics, RunMetrics, TrainMetrics
+
+#: Bytes allowed for the metrics JSON beside the checkpoint in the free-space check.
+METRICS_ALLOWANCE = 64 << 10
 
 
 class Reporter(Protocol):
@@ -189,6 +197,12 @@ def run_task(
     resumed: Checkpoint | None = load_checkpoint(resume) if resume else None
     if resumed is not None:
         _check_resumable(resumed, task, resume)
+    out = Path(out_dir) if out_dir is not None else program.base_dir / "runs"
+    ckpt_path = out / f"{task.name}.npz"
+    metrics_path = out / f"{task.name}.json"
+    if save:  # where the output goes, before any data is read
+        check_writable(ckpt_path)
+        check_writable(metrics_path)
     prepared = prepare(task, program.base_dir)
     for text in prepared.notes:
         reporter.note(text)
@@ -212,10 +226,7 @@ def run_task(
         _restore(net, opt, resumed)
         first = resumed.step
         history = list(resumed.metrics.get("history", []))
-    out = Path(out_dir) if out_dir is not None else program.base_dir / "runs"
-    ckpt_path = out / f"{task.name}.npz"
-    metrics_path = out / f"{task.name}.json"
-    reporter.start(task, total, first, spe)
+    saved: tuple[Path, int] | None = (Path(resume), resumed.step) if resumed else None
     started = time.perf_counter()
     prior_seconds = float(resumed.metrics.get("seconds", 0.0)) if resumed else 0.0
     train_losses: list[float] = []
@@ -239,35 +250,51 @@ def run_task(
             test=EvalMetrics.model_validate(metrics["test"]) if "test" in metrics else None,
         )
 
+    def make_checkpoint(at_step: int, record: RunMetrics) -> Checkpoint:
+        # no copies: save_checkpoint serialises the arrays before training goes on
+        return Checkpoint(
+            model=model,
+            task=task,
+            params=net.params,
+            state=net.state,
+            step=at_step,
+            total_steps=total,
+            vocab=prepared.vocab,
+            labels=prepared.labels,
+            optimizer={"t": opt.t, "arrays": opt.state},
+            rng_state=net.rng.bit_generator.state,
+            metrics=record.with_history(history).document(),
+            spec_path=str(program.path) if program.path else None,
+        )
+
+    def latest_good() -> str:
+        if saved is None:
+            before = f" ({ckpt_path}, from before this run, is untouched)"
+            return "no checkpoint of this run was saved" + (before if ckpt_path.exists() else "")
+        return f"the latest good checkpoint is {saved[0]} (step {saved[1]})"
+
     def checkpoint(at_step: int) -> None:
+        nonlocal saved
         if not save:
             return
-        record = snapshot(at_step)
-        save_checkpoint(
-            ckpt_path,
-            Checkpoint(
-                model=model,
-                task=task,
-                params={k: v.copy() for k, v in net.params.items()},
-                state={k: v.copy() for k, v in net.state.items()},
-                step=at_step,
-                total_steps=total,
-                vocab=prepared.vocab,
-                labels=prepared.labels,
-                optimizer={"t": opt.t, "arrays": {k: v.copy() for k, v in opt.state.items()}},
-                rng_state=net.rng.bit_generator.state,
-                metrics=record.with_history(history).document(),
-                spec_path=str(program.path) if program.path else None,
-            ),
-        )
-        atomic_write_text(metrics_path, record.to_json())
+        try:
+            record = snapshot(at_step)
+            save_checkpoint(ckpt_path, make_checkpoint(at_step, record))
+            saved = (ckpt_path, at_step)
+            write_text(metrics_path, record.to_json())
+        except OutputError as err:
+            raise err.keeping(f"stopped at step {at_step}/{total}; {latest_good()}") from None
 
+    if save:  # the free space the checkpoint and metrics need, before the first step
+        needs = checkpoint_nbytes(make_checkpoint(total, snapshot(first))) + METRICS_ALLOWANCE
+        check_writable(ckpt_path, needs)
+    reporter.start(task, total, first, spe)
     with _SignalGuard() as guard:
         try:
             while step < total:
                 epoch, index = divmod(step, spe)
                 batch = prepared.batch(epoch, index)
-                loss = train_step(net, opt, batch, task, step, ckpt_path if save else None)
+                loss = train_step(net, opt, batch, task, step, saved[0] if saved else None)
                 step += 1
                 train_losses.append(loss)
                 reporter.step(step, epoch, loss, batch.tokens)
