@@ -174,9 +174,10 @@ def test_the_space_asked_for_covers_the_checkpoint_and_is_close_to_it(spec, monk
 
     monkeypatch.setattr(loop, "check_writable", recording)
     assert main(["run", str(spec), "--out", str(out)]) == 0
-    written = (out / "t.npz").stat().st_size + (out / "t.json").stat().st_size
+    written = sum(p.stat().st_size for p in out.iterdir())  # last, best and metrics
+    assert {p.name for p in out.iterdir()} == {"t.npz", "t.best.npz", "t.json"}
     needs = max(asked)
-    assert written <= needs <= written + loop.METRICS_ALLOWANCE + 16 * 1024
+    assert written <= needs <= 1.2 * written + loop.METRICS_ALLOWANCE + 16 * 1024
     ckpt = load_checkpoint(out / "t.npz")
     assert (out / "t.npz").stat().st_size <= checkpoint_nbytes(ckpt)
 
@@ -195,9 +196,27 @@ def test_a_full_disk_during_the_final_checkpoint_keeps_the_earlier_one(spec, mon
     total = load_checkpoint(out / "t.npz").step * 3  # the earlier run was one epoch
     assert f"cannot write {out}/t.npz: no space left on device (needs " in err
     assert f"stopped at step {total // 3}/{total};" in err  # the first epoch's checkpoint
-    assert "no checkpoint of this run was saved" in err
-    assert f"({out}/t.npz, from before this run, is untouched)" in err
+    # the best checkpoint, saved just before, is named as the latest good one
+    assert f"the latest good checkpoint is {out}/t.best.npz (step {total // 3})" in err
+    assert load_checkpoint(out / "t.best.npz").step == total // 3
     assert len(failing) == 1  # it did fail part way through a write
+    del before["t.best.npz"]
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "t.best.npz"} == before
+    assert temporaries(out) == []
+
+
+def test_a_full_disk_before_any_save_of_the_run_says_the_earlier_file_is_untouched(
+    spec, monkeypatch, capsys
+):
+    out = spec.parent / "out"
+    assert main(["run", str(spec), "--out", str(out), "--epochs", "1"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    fill_disk_during(monkeypatch, lambda name, nth: True)  # every file, from the first
+    assert main(["run", str(spec), "--out", str(out)]) == 1
+    err = one_line_error(capsys)
+    assert f"cannot write {out}/t.best.npz: no space left on device (needs " in err
+    assert f"no checkpoint of this run was saved ({out}/t.npz, from before this run, is " in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert temporaries(out) == []
 
@@ -218,7 +237,8 @@ def test_a_full_disk_at_a_periodic_checkpoint_stops_training_there(
     err = one_line_error(capsys)
     first = load_checkpoint(out / "t.npz").step  # the end of epoch 1
     assert f"stopped at step {2 * first}/{3 * first}; " in err
-    assert f"the latest good checkpoint is {out}/t.npz (step {first})" in err
+    # the best checkpoint of step 18 was written just before the last one failed
+    assert f"the latest good checkpoint is {out}/t.best.npz (step {2 * first})" in err
     assert (out / "t.npz").read_bytes() == kept["ckpt"]
     assert len(steps) == 2 * first  # not one step more after the failure
     assert temporaries(out) == []

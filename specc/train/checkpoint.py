@@ -57,6 +57,9 @@ class Checkpoint:
     optimizer: dict[str, Any] = field(default_factory=dict)  # {"t": int, "arrays": {...}}
     rng_state: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)  # a CheckpointMetrics document
+    #: what a resumed run needs besides the arrays: `plateau`, `watch`, `pending`
+    #: (the documents of PlateauRecord, WatchRecord, PendingLoss), each only when set
+    progress: dict[str, Any] = field(default_factory=dict)
     spec_path: str | None = None
     path: str | None = None
 
@@ -84,6 +87,7 @@ def documents_of(ckpt: Checkpoint) -> CheckpointDocs:
             total_steps=ckpt.total_steps,
             optimizer=OptimizerRecord(name=ckpt.task.optimizer.name, t=ckpt.optimizer.get("t", 0)),
             rng=ckpt.rng_state,
+            **ckpt.progress,
         ),
         metrics=CheckpointMetrics.model_validate(ckpt.metrics),
         vocab=ckpt.vocab.to_json() if ckpt.vocab is not None else None,
@@ -235,6 +239,11 @@ def _parse(data, path: Path) -> Checkpoint:
         labels=Vocab(docs.labels) if docs.labels is not None else None,
         optimizer={"t": train.optimizer.t, "arrays": opt_arrays},
         rng_state=train.rng.document() if train.rng is not None else None,
+        progress={
+            key: getattr(train, key).document()
+            for key in ("plateau", "watch", "pending")
+            if getattr(train, key) is not None
+        },
         metrics=docs.metrics.document(),
         spec_path=docs.meta.spec_path,
         path=str(path),

@@ -87,10 +87,12 @@ class LearningRate:
 
 @dataclass
 class Watch:
-    """The best evaluation by the task's monitored metric, and evaluations since then.
+    """The best evaluation by the task's monitored metric, and early stopping's count.
 
-    `since` counts evaluations without an improvement (by more than early stopping's
-    `min_delta`); training stops early once it reaches `patience`."""
+    The best is any improvement (it picks the checkpoint kept). Early stopping, as
+    Keras's EarlyStopping, counts in `since` the evaluations that did not beat
+    `reference` (the value at its last reset) by more than `min_delta`, and stops
+    once that count reaches `patience`."""
 
     metric: str
     higher: bool
@@ -99,6 +101,7 @@ class Watch:
     value: float | None = None
     step: int | None = None
     epoch: int | None = None
+    reference: float | None = None
     since: int = 0
 
     @classmethod
@@ -113,10 +116,13 @@ class Watch:
 
     def evaluated(self, value: float, step: int, epoch: int) -> bool:
         """Record one evaluation; True when it is the best so far (keep its checkpoint)."""
-        if _better(value, self.value, self.higher, self.min_delta):
-            self.value, self.step, self.epoch, self.since = value, step, epoch, 0
+        if _better(value, self.reference, self.higher, self.min_delta):
+            self.reference, self.since = value, 0
+        else:
+            self.since += 1
+        if _better(value, self.value, self.higher, 0.0):
+            self.value, self.step, self.epoch = value, step, epoch
             return True
-        self.since += 1
         return False
 
     @property
@@ -124,9 +130,11 @@ class Watch:
         return self.patience is not None and self.since >= self.patience
 
     def state(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k in ("value", "step", "epoch", "since")}
+        keep = ("value", "step", "epoch", "reference", "since")
+        return {k: v for k, v in asdict(self).items() if k in keep}
 
     def restore(self, state: dict[str, Any] | None) -> None:
         if state:
             self.value, self.step = state.get("value"), state.get("step")
-            self.epoch, self.since = state.get("epoch"), state.get("since", 0)
+            self.epoch, self.reference = state.get("epoch"), state.get("reference")
+            self.since = state.get("since", 0)
