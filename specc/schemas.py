@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from specc.explain.schema import ExplainDoc
+from specc.fileio import write_text
 from specc.train.checkpoint_docs import CheckpointDocs
 from specc.train.records import RunMetrics
 
@@ -58,11 +59,10 @@ def stale(directory: Path = SCHEMA_DIR) -> list[str]:
 
 def write(directory: Path = SCHEMA_DIR) -> list[Path]:
     """Write every schema file into `directory`; returns their paths."""
-    directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, text in schema_texts().items():
         path = directory / name
-        path.write_text(text, encoding="utf-8")
+        write_text(path, text)
         paths.append(path)
     return paths
 

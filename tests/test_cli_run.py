@@ -72,6 +72,14 @@ def test_run_tag_example_and_tag_a_new_sentence(tmp_path):
     for ln in lines:  # word, then three (tag, probability) pairs in falling order
         probs = [float(p) for p in ln[2::2]]
         assert len(probs) == 3 and probs == sorted(probs, reverse=True) and sum(probs) <= 1.0001
+    best = specc_cli("tag", str(tmp_path / "ud_english.best.npz"), "The dog sleeps.")
+    assert best.returncode == 0, best.stderr  # the best checkpoint tags as well
+    assert [ln.split()[0] for ln in best.stdout.strip().splitlines()] == [
+        "The",
+        "dog",
+        "sleeps",
+        ".",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,7 @@ def test_diagnose_json_and_svg(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["grad_norm"]) == 30 and all(g >= 0 for g in doc["grad_norm"])
     assert doc["rnn"] == "rnn" and doc["activation"] == "tanh"
-    assert svg.read_text().lstrip().startswith("<svg")
+    assert "<svg" in svg.read_text()  # a chart with specc[plot], else the terminal view
 
 
 def test_diagnose_text_shows_chart_and_summary(tmp_path, capsys):

@@ -598,9 +598,9 @@ TASKS = [
         id="data-is-a-number",
     ),
     pytest.param(
-        task("next_char", *GOOD_NEXT_CHAR, "    optimizer = adamw(lr=0.1)"),
+        task("next_char", *GOOD_NEXT_CHAR, "    optimizer = adm(lr=0.1)"),
         "8:17",
-        "unknown optimizer 'adamw'",
+        "unknown optimizer 'adm'",
         "did you mean 'adam'?",
         id="unknown-optimizer",
     ),

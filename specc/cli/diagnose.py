@@ -52,7 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, metavar="S", help="override the task's seed")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--svg", metavar="OUT", help="also save the chart as an SVG picture")
+    p.add_argument(
+        "--svg",
+        metavar="OUT",
+        help="also save the chart as a picture: a log-scale chart of every measurement "
+        "with specc[plot] installed (the suffix picks .svg, .png or .pdf), else the "
+        "terminal view as SVG",
+    )
     p.add_argument("--out", metavar="DIR", help="where --train writes its checkpoint")
 
 
@@ -60,13 +66,16 @@ def run(args: argparse.Namespace) -> int:
     """Measure gradient flow (or, with --shift, covariate shift) and show or print it as JSON."""
     from specc.api import load
     from specc.diagnose.flow import covariate_shift, gradient_flow
-    from specc.diagnose.view import shift_view, show, title_view
+    from specc.diagnose.view import flow_chart, shift_view, show, title_view
+    from specc.fileio import check_writable
     from specc.train.checkpoint import load_checkpoint
     from specc.train.loop import configure, run_task
     from specc.train.prepare import prepare
 
     if args.steps is not None and args.steps <= 0:
         raise OptionError(f"--steps must be a positive whole number, got {args.steps}")
+    if args.svg:
+        check_writable(args.svg)  # before measuring (and, with --train, training)
     flows: list[GradientFlow] = []
     doc: dict[str, Any] = {}
     if Path(args.file).suffix == ".npz":
@@ -138,10 +147,14 @@ def run(args: argparse.Namespace) -> int:
     )
     if len(flows) > 1:
         doc["after_training"] = flows[1].to_json()
+
+    def chart():
+        return flow_chart(doc, flows)
+
     if args.format == "json":
         sys.stdout.write(json.dumps(doc) + "\n")
         if args.svg:
-            show(title_view(doc, flows), args.svg, quiet=True)
+            show(title_view(doc, flows), args.svg, quiet=True, chart=chart)
         return 0
-    show(title_view(doc, flows), args.svg)
+    show(title_view(doc, flows), args.svg, chart=chart)
     return 0

@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         text_view,
         unroll_view,
     )
+    from specc.fileio import check_writable
 
     sizes = parse_sizes(getattr(args, "sizes", None))
     fmt = getattr(args, "format", "text") or "text"
@@ -171,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"--unroll: {steps} is not a number of steps; use 1 to {MAX_UNROLL:,}")
     if steps is not None and fmt != "text":
         raise OptionError("--unroll draws text; it cannot be combined with --format " + fmt)
+    if svg:
+        check_writable(svg)
 
     ckpt = None
     if is_checkpoint(args.file):

@@ -78,7 +78,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export as the options ask; prints where the file went."""
     from specc.cli.explain import is_checkpoint
-    from specc.export import ExportError, require_onnx
+    from specc.export import require_onnx
+    from specc.fileio import check_writable
 
     require_onnx()
     from specc.export.onnx import DEFAULT_OPSET, OnnxOptions, to_onnx, write_onnx
@@ -96,12 +97,10 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         lengths=lengths,
     )
-    proto = to_onnx(net, options, **source)
     out = Path(args.output) if args.output else default_out
-    try:
-        write_onnx(out, proto)
-    except OSError as exc:
-        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
+    check_writable(out)  # before the work, like every writer
+    proto = to_onnx(net, options, **source)
+    write_onnx(out, proto)
     inputs = ", ".join(i.name for i in proto.graph.input)
     print(f"wrote {out} (opset {options.opset}, {options.dtype}; inputs {inputs})")
     return 0

@@ -31,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from specc.frontend.lower import lower
     from specc.frontend.syntax import parse
 
+    if args.write:
+        from specc.fileio import check_writable
+
+        check_writable(args.file)
     text = read_spec(args.file)
     tree, comments = parse(text.replace("\r\n", "\n"), args.file)
     formatted = format_spec(lower(tree, comments))
@@ -41,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.write:
         if formatted != text:
-            from specc.fileio import atomic_write_text
+            from specc.fileio import write_text
 
-            atomic_write_text(Path(args.file), formatted)
+            write_text(Path(args.file), formatted)
         return EXIT_OK
     sys.stdout.write(formatted)
     return EXIT_OK

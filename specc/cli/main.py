@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
-from specc.cli import check, diagnose, explain, export, fmt, generate, lsp, run, tag
+from specc.cli import check, diagnose, explain, export, fmt, generate, lsp, plot, run, tag
 from specc.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, EXIT_USER, say_error
 from specc.errors import SpecError
 
@@ -51,6 +51,7 @@ COMMANDS: tuple[Command, ...] = (
     generate,
     tag,
     diagnose,
+    plot,
     export,
     lsp,
 )

@@ -18,7 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train a task, evaluate it and show what the model does",
         description="Train a task of a spec file, evaluate it on held-out data after every "
         "epoch, and show inference (sampled text for next_char, tagged sentences for tag). "
-        "Writes DIR/<task>.npz (checkpoint) and DIR/<task>.json (metrics).",
+        "Writes DIR/<task>.npz (the last checkpoint), DIR/<task>.best.npz (the one with the "
+        "best held-out metric) and DIR/<task>.json (metrics with the history of every "
+        "evaluation, for `specc plot`).",
     )
     p.add_argument("file", metavar="FILE", help="the spec file")
     p.add_argument("--task", metavar="T", help="which task to run (default: the first)")
@@ -81,6 +83,44 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"interrupted at a step boundary{where}\n")
         return stop.exit_status
     show_metrics(result)
+    curve = curve_line(result.metrics)
+    if curve:
+        out.print(curve)
     show_demo(result)
     out.print(f"checkpoint: {result.checkpoint}\nmetrics:    {result.metrics_path}")
+    best = result.metrics.get("best")
+    if result.best_checkpoint and best:
+        out.print(
+            f"best:       {result.best_checkpoint} (epoch {best['epoch']}, step "
+            f"{best['step']}: held-out {best['metric']} {best['value']:.4f})"
+        )
     return 0
+
+
+#: Eight heights of a sparkline, lowest first.
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = 40) -> str:
+    """`values` as bars, at most `width` of them (evenly spaced, the last kept)."""
+    if len(values) > width:
+        picks = [round(i * (len(values) - 1) / (width - 1)) for i in range(width)]
+        values = [values[i] for i in picks]
+    low, high = min(values), max(values)
+    span = high - low
+    return "".join(BARS[int((v - low) / span * (len(BARS) - 1)) if span else 0] for v in values)
+
+
+def curve_line(metrics: dict) -> str | None:
+    """The monitored held-out metric over the run's evaluations, with where it was best."""
+    best = metrics.get("best")
+    history = metrics.get("history", [])
+    if not best or len(history) < 2:
+        return None
+    name = best["metric"]
+    values = [h["val"][name] for h in history if name in h["val"]]
+    return (
+        f"held-out {name} {sparkline(values)} {values[0]:.4f} → {values[-1]:.4f}, best "
+        f"{best['value']:.4f} at epoch {best['epoch']} (step {best['step']})"
+        + (", stopped early" if metrics.get("stopped_early") else "")
+    )

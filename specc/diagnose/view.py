@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import math
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from specc.diagnose.flow import FLOOR, GradientFlow, ShiftTrace
+from specc.fileio import write_text
 
 SPARKS = "▁▂▃▄▅▆▇█"
 BAR_WIDTH = 40
@@ -108,16 +111,57 @@ def title_view(doc: dict[str, Any], flows: list[GradientFlow]) -> Group:
     return diagnose_view(title, flows)
 
 
-def show(renderable: RenderableType, svg: str | None, quiet: bool = False) -> None:
+def flow_chart(doc: dict[str, Any], flows: list[GradientFlow]) -> Any:
+    """‖∂L_T/∂h_t‖ against t on a log scale, one line per measurement (at
+    initialisation, after training), so how fast each forgets is seen side by side."""
+    from specc.plotting import pyplot
+
+    plt = pyplot("a gradient-flow chart")
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for flow in flows:
+        norms = np.maximum(np.asarray(flow.grad_norm, dtype=np.float64), FLOOR)
+        ax.semilogy(
+            np.arange(flow.length), norms, label=f"{flow.label} (×{flow.decay_per_step:.3f}/step)"
+        )
+    ax.set_xlabel("t (time step)")
+    ax.set_ylabel(r"$\|\partial L_T / \partial h_t\|$")
+    ax.set_title(
+        f"gradient flow through time: {doc['model']}, rnn '{doc['rnn']}' ({doc['activation']}, "
+        f"init {doc['init']}), T={doc['T']}",
+        fontsize="medium",
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def show(
+    renderable: RenderableType,
+    svg: str | None,
+    quiet: bool = False,
+    chart: Callable[[], Any] | None = None,
+) -> None:
     """Print to the terminal, or (quiet) only record for the SVG.
 
     Quiet is for `--format json --svg`: stdout must hold only the JSON, yet the
-    picture is still wanted.
+    picture is still wanted. With a `chart` (a function drawing a matplotlib
+    figure) and matplotlib installed, the SVG is that chart; otherwise it is the
+    terminal view, recorded, with a note saying how to get the chart.
     """
     if quiet:
         console = Console(record=True, highlight=False, file=io.StringIO(), width=100)
     else:
         console = Console(record=bool(svg), highlight=False)
     console.print(renderable)
-    if svg:
-        console.save_svg(svg, title="specc diagnose")
+    if not svg:
+        return
+    from specc.plotting import available, save_figure
+
+    if chart is not None and available():
+        save_figure(chart(), svg)
+        return
+    if chart is not None:
+        sys.stderr.write(
+            "note: saved the terminal view; pip install 'specc[plot]' to save a chart\n"
+        )
+    write_text(svg, console.export_svg(title="specc diagnose"))

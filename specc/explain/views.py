@@ -18,6 +18,7 @@ from rich.text import Text
 from specc.errors import CheckpointError, OptionError
 from specc.explain.text import WIDTH, checkpoint_view, model_view, op_text, shape_text
 from specc.explain.unroll import unroll_lines
+from specc.fileio import write_text
 from specc.frontend.suggest import did_you_mean
 from specc.ir.accounting import Report, analyse
 from specc.ir.spec import Task
@@ -143,10 +144,7 @@ def save_svg(view: RenderableType, out: str, title: str) -> None:
     """Save the view as an SVG picture, recorded off-screen so the terminal is untouched."""
     recorder = Console(record=True, width=100, file=io.StringIO())
     recorder.print(view, width=WIDTH)
-    try:
-        recorder.save_svg(out, title=title)
-    except OSError as exc:
-        raise OptionError(f"--svg: cannot write {out}: {exc.strerror or exc}") from None
+    write_text(out, recorder.export_svg(title=title))
 
 
 def checkpoint_json(ckpt: Any) -> dict[str, Any]:

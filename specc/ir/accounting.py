@@ -47,7 +47,7 @@ from specc.ir.spec import Model, Task
 BYTES_PER_SCALAR = 4  # float32
 
 #: How many arrays the size of the parameters each optimizer keeps.
-OPTIMIZER_ARRAYS_RULE = "adam: 2 per parameter; sgd with momentum: 1; sgd: 0; adagrad: 1"
+OPTIMIZER_ARRAYS_RULE = "adam, adamw: 2 per parameter; sgd with momentum: 1; sgd: 0; adagrad: 1"
 
 
 def needs(count: Count) -> str:
@@ -116,7 +116,7 @@ def node_info(model: Model, node: NodeBase) -> NodeInfo:
 def optimizer_arrays(task: Task) -> int:
     """Arrays of the parameters' size the task's optimizer keeps (see OPTIMIZER_ARRAYS_RULE)."""
     opt = task.optimizer
-    if opt.name == "adam":
+    if opt.name in ("adam", "adamw"):
         return 2
     if opt.name == "sgd":
         return 1 if opt.momentum > 0 else 0

@@ -134,10 +134,17 @@ DATA_CLASSES: dict[str, type[_Checked]] = {
 # ----- optimizers -----------------------------------------------------------
 
 
+#: Which parameters weight decay shrinks: `weights` = the matrices (dense and rnn
+#: weights, embedding tables), not the vectors (biases, batchnorm's γ and β); `all`.
+DecayWhich = Literal["weights", "all"]
+
+
 class Sgd(_Checked):
     name: Literal["sgd"] = "sgd"
     lr: float = Field(0.1, gt=0)
     momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    decay: DecayWhich = "weights"
 
 
 class Adam(_Checked):
@@ -148,16 +155,95 @@ class Adam(_Checked):
     eps: float = Field(1e-8, gt=0)
 
 
+class AdamW(_Checked):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW."""
+
+    name: Literal["adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    eps: float = Field(1e-8, gt=0)
+    decay: DecayWhich = "weights"
+
+
 class Adagrad(_Checked):
     name: Literal["adagrad"] = "adagrad"
     lr: float = Field(0.01, gt=0)
     eps: float = Field(1e-10, gt=0)
 
 
-Optimizer = Annotated[Union[Sgd, Adam, Adagrad], Field(discriminator="name")]  # noqa: UP007
+Optimizer = Annotated[Union[Sgd, Adam, AdamW, Adagrad], Field(discriminator="name")]  # noqa: UP007
 OPTIMIZER_CLASSES: dict[str, type[_Checked]] = {
     cls.model_fields["name"].default: cls for cls in get_args(get_args(Optimizer)[0])
 }
+
+# ----- learning-rate schedules and early stopping ----------------------------
+# Schedules count optimizer steps (not epochs) and follow torch.optim.lr_scheduler.
+
+
+class Constant(_Checked):
+    """The optimizer's lr throughout (the default)."""
+
+    name: Literal["constant"] = "constant"
+
+
+class Cosine(_Checked):
+    """Linear warmup from lr/warmup to lr over `warmup` steps, then cosine annealing to
+    `min_lr` at the last step (torch: LinearLR then CosineAnnealingLR, in SequentialLR)."""
+
+    name: Literal["cosine"] = "cosine"
+    warmup: int = Field(0, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+
+
+class StepDecay(_Checked):
+    """lr · factor^(step // every) (torch: StepLR)."""
+
+    name: Literal["step"] = "step"
+    every: int = Field(gt=0)
+    factor: float = Field(0.1, gt=0, lt=1)
+
+
+class Plateau(_Checked):
+    """lr · factor after `patience` evaluations whose monitored metric did not improve
+    by 1e-4 relative, never below min_lr (torch: ReduceLROnPlateau)."""
+
+    name: Literal["plateau"] = "plateau"
+    patience: int = Field(10, ge=0)
+    factor: float = Field(0.1, gt=0, lt=1)
+    min_lr: float = Field(0.0, ge=0)
+
+
+Schedule = Annotated[
+    Union[Constant, Cosine, StepDecay, Plateau],  # noqa: UP007
+    Field(discriminator="name"),
+]
+SCHEDULE_CLASSES: dict[str, type[_Checked]] = {
+    cls.model_fields["name"].default: cls for cls in get_args(get_args(Schedule)[0])
+}
+
+
+class Patience(_Checked):
+    """Stop after `evals` evaluations in a row without the monitored metric improving
+    by more than `min_delta`."""
+
+    name: Literal["patience"] = "patience"
+    evals: int = Field(gt=0)
+    min_delta: float = Field(0.0, ge=0)
+
+
+EARLY_STOP_CLASSES: dict[str, type[_Checked]] = {"patience": Patience}
+
+#: The held-out metrics of each kind that `monitor` may name, the default first.
+KIND_METRICS: dict[str, tuple[str, ...]] = {
+    "next_char": ("loss", "bits_per_char", "accuracy"),
+    "tag": ("accuracy", "loss"),
+    "classify": ("accuracy", "loss"),
+    "regress": ("loss", "mse"),
+}
+#: Metrics where higher is better; the others are losses.
+HIGHER_IS_BETTER: frozenset[str] = frozenset({"accuracy"})
 
 # ----- tasks ----------------------------------------------------------------
 
@@ -190,7 +276,16 @@ class Task(_Checked):
     generate: int = Field(200, ge=0)
     prime: str = ""
     temperature: float = Field(1.0, gt=0)
+    schedule: Schedule = Constant()
+    eval_every: int | None = Field(None, gt=0)
+    monitor: Literal["loss", "bits_per_char", "accuracy", "mse"] | None = None
+    early_stop: Patience | None = None
     span: Span
+
+    @property
+    def monitored(self) -> str:
+        """The held-out metric that picks the best checkpoint, early stopping and plateau."""
+        return self.monitor or KIND_METRICS[self.kind][0]
 
     #: Settings only some kinds accept.
     KIND_SETTINGS: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -210,6 +305,10 @@ class Task(_Checked):
         "loss",
         "clip",
         "seed",
+        "schedule",
+        "eval_every",
+        "monitor",
+        "early_stop",
     )
 
     @classmethod

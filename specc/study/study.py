@@ -14,12 +14,15 @@ by hand:
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import specc
 from specc.data.synthetic import ADDING_BASELINE_MSE, copy_baseline
+from specc.errors import SpecError
+from specc.fileio import check_writable, write_text
 from specc.study.machine import describe
 from specc.train.loop import run_task
 
@@ -159,11 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         lengths = {p: ls for p, (_, ls) in STUDY.items()}
         steps = None
-    started = time.perf_counter()
-    rows = run_study(lengths, steps)
-    seconds = time.perf_counter() - started
-    command = "python -m specc.study" + (" --quick" if args.quick else "")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(markdown(rows, seconds, command), encoding="utf-8")
+    try:
+        check_writable(args.out)  # before the minutes of training, not after
+        started = time.perf_counter()
+        rows = run_study(lengths, steps)
+        seconds = time.perf_counter() - started
+        command = "python -m specc.study" + (" --quick" if args.quick else "")
+        write_text(args.out, markdown(rows, seconds, command))
+    except SpecError as err:
+        sys.stderr.write(err.render() + "\n")
+        return 1
     print(f"wrote {args.out} ({seconds:.0f} s)")
     return 0

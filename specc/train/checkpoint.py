@@ -25,7 +25,7 @@ from pydantic_core import ErrorDetails
 from specc.backend.numpy.network import Network
 from specc.data.vocab import Vocab
 from specc.errors import CheckpointError, Diagnostics
-from specc.fileio import atomic_write_bytes
+from specc.fileio import write_bytes
 from specc.frontend.passes.fits import check_parameters_fit
 from specc.frontend.passes.shapes import infer_shapes
 from specc.ir.spec import Model, Task
@@ -57,6 +57,9 @@ class Checkpoint:
     optimizer: dict[str, Any] = field(default_factory=dict)  # {"t": int, "arrays": {...}}
     rng_state: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)  # a CheckpointMetrics document
+    #: what a resumed run needs besides the arrays: `plateau`, `watch`, `pending`
+    #: (the documents of PlateauRecord, WatchRecord, PendingLoss), each only when set
+    progress: dict[str, Any] = field(default_factory=dict)
     spec_path: str | None = None
     path: str | None = None
 
@@ -84,6 +87,7 @@ def documents_of(ckpt: Checkpoint) -> CheckpointDocs:
             total_steps=ckpt.total_steps,
             optimizer=OptimizerRecord(name=ckpt.task.optimizer.name, t=ckpt.optimizer.get("t", 0)),
             rng=ckpt.rng_state,
+            **ckpt.progress,
         ),
         metrics=CheckpointMetrics.model_validate(ckpt.metrics),
         vocab=ckpt.vocab.to_json() if ckpt.vocab is not None else None,
@@ -91,8 +95,8 @@ def documents_of(ckpt: Checkpoint) -> CheckpointDocs:
     )
 
 
-def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
-    """Write `ckpt` atomically; its JSON documents go through :class:`CheckpointDocs`."""
+def _arrays(ckpt: Checkpoint) -> dict[str, np.ndarray]:
+    """Every array the `.npz` holds, under its name, the JSON documents included."""
     arrays: dict[str, np.ndarray] = {}
     arrays.update({k: np.asarray(v) for k, v in ckpt.params.items()})
     arrays.update({k: np.asarray(v) for k, v in ckpt.state.items()})
@@ -100,9 +104,31 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         arrays[f"__opt__.{name}"] = np.asarray(arr)
     for key, doc in documents_of(ckpt).document().items():
         arrays[key] = _doc(doc)
+    return arrays
+
+
+#: Bytes an `.npz` adds to each array: the `.npy` header (128, more for a long
+#: shape) and the zip's local and central entries with their zip64 fields; twice the
+#: name is added on top. An upper bound, so a free-space check never lets a run start
+#: that could not save.
+_ENTRY_OVERHEAD = 384
+_ARCHIVE_OVERHEAD = 1024
+
+
+def checkpoint_nbytes(ckpt: Checkpoint) -> int:
+    """How many bytes `save_checkpoint` will write for `ckpt` (at most; within a few
+    hundred bytes per array), without serialising its arrays."""
+    return _ARCHIVE_OVERHEAD + sum(
+        arr.nbytes + _ENTRY_OVERHEAD + 2 * len(name) for name, arr in _arrays(ckpt).items()
+    )
+
+
+def save_checkpoint(path: Path, ckpt: Checkpoint, kept: str | None = None) -> None:
+    """Write `ckpt` atomically through :mod:`specc.fileio`; its JSON documents go
+    through :class:`CheckpointDocs`. `kept` is what the error says is still safe."""
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(Path(path), buf.getvalue())
+    np.savez(buf, **_arrays(ckpt))
+    write_bytes(Path(path), buf.getbuffer(), kept)
 
 
 def _read_doc(data, key: str, path) -> Any:
@@ -213,6 +239,11 @@ def _parse(data, path: Path) -> Checkpoint:
         labels=Vocab(docs.labels) if docs.labels is not None else None,
         optimizer={"t": train.optimizer.t, "arrays": opt_arrays},
         rng_state=train.rng.document() if train.rng is not None else None,
+        progress={
+            key: getattr(train, key).document()
+            for key in ("plateau", "watch", "pending")
+            if getattr(train, key) is not None
+        },
         metrics=docs.metrics.document(),
         spec_path=docs.meta.spec_path,
         path=str(path),

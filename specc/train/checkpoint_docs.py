@@ -62,6 +62,36 @@ class RngState(Contract):
     uinteger: int
 
 
+class PlateauRecord(Contract):
+    """The plateau schedule's state: its current rate, the best metric it has seen
+    (absent before the first evaluation) and the evaluations since that one."""
+
+    lr: float = Field(gt=0)
+    best: Omittable[float] = None
+    bad: int = Field(ge=0)
+
+
+class WatchRecord(Contract):
+    """The best evaluation by the monitored metric so far, and the evaluations early
+    stopping has counted; absent values before the first evaluation."""
+
+    value: Omittable[float] = None
+    step: Omittable[int] = None
+    epoch: Omittable[int] = None
+    reference: Omittable[float] = Field(
+        None, description="Early stopping's reference: the value at its last reset."
+    )
+    since: int = Field(0, ge=0)
+
+
+class PendingLoss(Contract):
+    """The training losses since the last evaluation (their sum and count), so the
+    next history entry's train_loss is the same whether or not the run was resumed."""
+
+    total: float
+    count: int = Field(ge=0)
+
+
 class TrainRecord(Contract):
     """`__train__`: how far training got, so a resumed run continues bit for bit."""
 
@@ -71,6 +101,9 @@ class TrainRecord(Contract):
     rng: RngState | None = Field(
         description="Null when the checkpoint was saved without a generator state (Python API)."
     )
+    plateau: Omittable[PlateauRecord] = None
+    watch: Omittable[WatchRecord] = None
+    pending: Omittable[PendingLoss] = None
 
 
 def _distinct(tokens: list[str]) -> list[str]:

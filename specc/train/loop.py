@@ -1,75 +1,71 @@
-"""The training loop: batches, steps, clipping, evaluation, checkpoints, signals.
+"""The training loop: steps, evaluation, the best checkpoint, early stopping, saving.
 
 A run is a pure function of the spec and the seed: batches depend only on
-(seed, epoch, index), initial weights only on (seed, node name), and dropout
-on a generator whose state is checkpointed. So a run resumed from a
-checkpoint at step k ends with exactly the parameters of an uninterrupted run.
+(seed, epoch, index), initial weights only on (seed, node name), the learning
+rate on the step (and, for plateau, on evaluations whose state is saved),
+and dropout on a generator whose state is checkpointed. So a run resumed from
+a checkpoint at step k ends with exactly the parameters, the best checkpoint
+and the early stop of an uninterrupted run.
+
+The order at each evaluation (end of an epoch, or every `eval_every` steps,
+and after the last step): evaluate the held-out split, append to the history,
+let the monitored metric pick the best (saved first as `DIR/<task>.best.npz`)
+and the plateau schedule react, then save the last checkpoint and the metrics
+file, then stop early if the metric has not improved for `patience`
+evaluations. Saving the best before the last means a crash between the two
+leaves a last checkpoint from which a resume redoes the same evaluation.
 """
 
 from __future__ import annotations
 
-import math
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from specc.backend import build_network
 from specc.backend.graph import Network
 from specc.errors import CheckpointError, SpecError
-from specc.fileio import atomic_write_text
-from specc.ir.spec import Task
-from specc.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from specc.fileio import OutputError, check_writable, write_text
+from specc.ir.spec import Cosine, Plateau, Task
+from specc.train.checkpoint import (
+    Checkpoint,
+    checkpoint_nbytes,
+    load_checkpoint,
+    save_checkpoint,
+)
 from specc.train.memory import check_training_fits
 from specc.train.metrics import evaluate
-from specc.train.optim import clip_global_norm, make_optimizer
-from specc.train.prepare import Batch, Prepared, check_output_fits, prepare
-from specc.train.records import EvalMetrics, RunMetrics, TrainMetrics
+from specc.train.optim import FlatOptimizer, decay_slices, make_optimizer
+from specc.train.prepare import Prepared, check_output_fits, prepare
+from specc.train.records import RunMetrics
+from specc.train.schedule import LearningRate, Watch
+from specc.train.step import (
+    Diverged,
+    Interrupted,
+    Reporter,
+    SignalGuard,
+    SilentReporter,
+    train_step,
+)
 
+__all__ = [
+    "Diverged",
+    "Interrupted",
+    "Reporter",
+    "RunResult",
+    "SilentReporter",
+    "configure",
+    "run_task",
+    "train_step",
+]
 
-class Reporter(Protocol):
-    """What the loop tells whoever is watching (a progress bar, a log, nothing)."""
-
-    def start(self, task: Task, total: int, first: int, steps_per_epoch: int) -> None: ...
-    def step(self, step: int, epoch: int, loss: float, tokens: int) -> None: ...
-    def evaluated(self, step: int, epoch: int, metrics: dict[str, Any]) -> None: ...
-    def finish(self) -> None: ...
-    def note(self, text: str) -> None: ...
-
-
-class SilentReporter:
-    def start(self, task, total, first, steps_per_epoch):
-        pass
-
-    def step(self, step, epoch, loss, tokens):
-        pass
-
-    def evaluated(self, step, epoch, metrics):
-        pass
-
-    def finish(self):
-        pass
-
-    def note(self, text):
-        pass
-
-
-class Interrupted(Exception):
-    """Training stopped by a signal after saving; carries the exit status."""
-
-    def __init__(self, signum: int, checkpoint: Path | None) -> None:
-        super().__init__(f"interrupted by signal {signum}")
-        self.signum = signum
-        self.checkpoint = checkpoint
-        self.exit_status = 128 + signum
-
-
-class Diverged(SpecError):
-    """The loss or a gradient became NaN or infinite."""
+#: Bytes allowed for the metrics JSON beside the checkpoints in the free-space check,
+#: and for each evaluation's history entry (kept in the JSON and in each checkpoint).
+METRICS_ALLOWANCE = 64 << 10
+HISTORY_ENTRY_BYTES = 512
 
 
 @dataclass
@@ -77,12 +73,13 @@ class RunResult:
     task: Task
     net: Network
     prepared: Prepared
-    metrics: dict[str, Any]
+    metrics: dict[str, Any]  # the RunMetrics document (history, best, stopped_early)
     checkpoint: Path | None
     metrics_path: Path | None
     steps: int
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    best_checkpoint: Path | None = None  # DIR/<task>.best.npz, when there is held-out data
 
 
 def configure(task: Task, epochs: int | None, steps: int | None, seed: int | None) -> Task:
@@ -105,68 +102,15 @@ def total_steps(task: Task, prepared: Prepared) -> int:
     return (task.epochs or 1) * prepared.steps_per_epoch
 
 
-class _SignalGuard:
-    """Turns SIGINT/SIGTERM into a request to stop at the next step boundary.
+@dataclass
+class _Progress:
+    """What the loop accumulates besides the network and optimizer; all of it is
+    saved in the checkpoint (the metrics document and `__train__`)."""
 
-    A second SIGINT stops at once (KeyboardInterrupt): checkpoints are written
-    atomically, so even that never tears a file.
-    """
-
-    def __init__(self) -> None:
-        self.requested: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum, frame):
-        if self.requested is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = signum
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        return False
-
-
-def _find_nonfinite(net: Network, batch: Batch) -> str:
-    """Name where NaN/inf first appears: a node's output, else a gradient."""
-    values = net.trace({net.model.inputs[0].name: batch.inputs}, True, batch.mask).values
-    for node in net.model.nodes:
-        v = values.get(node.name)
-        if v is not None and not np.all(np.isfinite(v)):
-            return f"the output of node '{node.name}' ({node.op})"
-    for key, sl in net.param_slices.items():
-        if not np.all(np.isfinite(net.flat_grads[sl])):
-            return f"the gradient of '{key}'"
-    for key, sl in net.param_slices.items():
-        if not np.all(np.isfinite(net.flat_params[sl])):
-            return f"parameter '{key}'"
-    return "the loss"
-
-
-def train_step(
-    net: Network, opt, batch: Batch, task: Task, step: int, last_good: Path | None = None
-) -> float:
-    """One step: loss and gradients, global-norm clip, divergence check, update."""
-    input_name = net.model.inputs[0].name
-    loss = net.backward_flat({input_name: batch.inputs}, batch.targets, batch.mask, loss=task.loss)
-    norm = clip_global_norm(net.flat_grads, task.clip)
-    if not (math.isfinite(loss) and math.isfinite(norm)):
-        where = _find_nonfinite(net, batch)
-        kept = f"; the last good checkpoint ({last_good}) is untouched" if last_good else ""
-        raise Diverged(
-            f"training diverged at step {step + 1}: NaN or infinity first appeared in "
-            f"{where}; lower the learning rate (now {task.optimizer.lr:g})"
-            + (f" or lower clip (now {task.clip:g})" if task.clip else " or set clip = 1.0")
-            + kept
-        )
-    opt.step(net.flat_params, net.flat_grads)
-    return loss
+    metrics: dict[str, Any]  # the latest val/train/test figures
+    history: list[dict[str, Any]]
+    pending: list[float]  # [sum, count] of training losses since the last evaluation
+    stopped_early: bool = False
 
 
 def run_task(
@@ -182,13 +126,19 @@ def run_task(
     save: bool = True,
     backend: str = "numpy",
 ) -> RunResult:
-    """Train a task of `program` and evaluate it; writes the checkpoint and metrics."""
+    """Train a task of `program` and evaluate it; writes the checkpoints and metrics."""
     reporter = reporter or SilentReporter()
     chosen = task_name if isinstance(task_name, Task) else program.task(task_name)
     task = configure(chosen, epochs, steps, seed)
     resumed: Checkpoint | None = load_checkpoint(resume) if resume else None
     if resumed is not None:
         _check_resumable(resumed, task, resume)
+    out = Path(out_dir) if out_dir is not None else program.base_dir / "runs"
+    ckpt_path, best_path = out / f"{task.name}.npz", out / f"{task.name}.best.npz"
+    metrics_path = out / f"{task.name}.json"
+    if save:  # where the output goes, before any data is read
+        for path in (ckpt_path, best_path, metrics_path):
+            check_writable(path)
     prepared = prepare(task, program.base_dir)
     for text in prepared.notes:
         reporter.note(text)
@@ -202,91 +152,152 @@ def run_task(
             encode_prime(prepared.vocab, task.prime)  # fail now, not after training
         except SpecError as err:
             raise SpecError(f"prime: {err.args[0]}") from None
-    net = build_network(model, backend, seed=task.seed, dtype="float32")
-    opt = make_optimizer(task.optimizer, net.flat_params.size, net.dtype)
     total = total_steps(task, prepared)
+    _check_settings_fit(task, prepared, total, reporter, shortened=(epochs, steps) != (None, None))
+    net = build_network(model, backend, seed=task.seed, dtype="float32")
+    shapes = {k: v.shape for k, v in net.params.items()}
+    which = getattr(task.optimizer, "decay", "weights")
+    decay = decay_slices(net.param_slices, shapes, which)
+    opt = make_optimizer(task.optimizer, net.flat_params.size, net.dtype, decay)
     spe = prepared.steps_per_epoch
+    schedule = LearningRate(task.schedule, task.optimizer.lr, total, Watch.of(task).higher)
+    watch = Watch.of(task)
+    progress = _Progress(metrics={}, history=[], pending=[0.0, 0])
     first = 0
-    history: list[dict[str, Any]] = []
     if resumed is not None:
         _restore(net, opt, resumed)
         first = resumed.step
-        history = list(resumed.metrics.get("history", []))
-    out = Path(out_dir) if out_dir is not None else program.base_dir / "runs"
-    ckpt_path = out / f"{task.name}.npz"
-    metrics_path = out / f"{task.name}.json"
-    reporter.start(task, total, first, spe)
+        _restore_progress(progress, schedule, watch, resumed)
+    saved: tuple[Path, int] | None = (Path(resume), resumed.step) if resumed else None
     started = time.perf_counter()
     prior_seconds = float(resumed.metrics.get("seconds", 0.0)) if resumed else 0.0
     train_losses: list[float] = []
-    metrics: dict[str, Any] = dict(resumed.metrics) if resumed else {}
     step = first
 
+    def seconds() -> float:
+        return prior_seconds + time.perf_counter() - started
+
     def snapshot(at_step: int) -> RunMetrics:
-        seconds = prior_seconds + time.perf_counter() - started
+        m = progress.metrics
         recent = train_losses[-spe:] if train_losses else []
-        if recent:
-            train = TrainMetrics(loss=float(np.mean(recent)))
-        else:  # no step since the start or the resume: keep what the checkpoint had
-            train = TrainMetrics.model_validate(metrics.get("train", {}))
-        return RunMetrics(
-            task=task.name,
-            kind=task.kind,
-            steps=at_step,
-            seconds=round(seconds, 3),
-            train=train,
-            val=EvalMetrics.model_validate(metrics.get("val", {})),
-            test=EvalMetrics.model_validate(metrics["test"]) if "test" in metrics else None,
+        # no step since the start or the resume: keep what the checkpoint had
+        train = {"loss": float(np.mean(recent))} if recent else m.get("train", {})
+        best = None
+        if watch.value is not None:
+            best = {"metric": watch.metric, "value": watch.value}
+            best.update(step=watch.step, epoch=watch.epoch)
+        doc = {
+            "task": task.name,
+            "kind": task.kind,
+            "steps": at_step,
+            "seconds": round(seconds(), 3),
+            "train": train,
+            "val": m.get("val", {}),
+            **({"test": m["test"]} if "test" in m else {}),
+            "history": progress.history,
+            **({"best": best} if best else {}),
+            **({"stopped_early": True} if progress.stopped_early else {}),
+        }
+        return RunMetrics.model_validate(doc)
+
+    def make_checkpoint(at_step: int, record: RunMetrics) -> Checkpoint:
+        # no copies: save_checkpoint serialises the arrays before training goes on
+        state = {"watch": watch.state(), "pending": {"total": progress.pending[0]}}
+        state["pending"]["count"] = progress.pending[1]
+        if schedule.state() is not None:
+            plateau = {k: v for k, v in schedule.state().items() if v is not None}
+            state["plateau"] = plateau
+        state["watch"] = {k: v for k, v in state["watch"].items() if v is not None}
+        return Checkpoint(
+            model=model,
+            task=task,
+            params=net.params,
+            state=net.state,
+            step=at_step,
+            total_steps=total,
+            vocab=prepared.vocab,
+            labels=prepared.labels,
+            optimizer={"t": opt.t, "arrays": opt.state},
+            rng_state=net.rng.bit_generator.state,
+            metrics=record.checkpoint_record().document(),
+            spec_path=str(program.path) if program.path else None,
+            progress=state,
         )
 
-    def checkpoint(at_step: int) -> None:
+    def latest_good() -> str:
+        if saved is None:
+            before = f" ({ckpt_path}, from before this run, is untouched)"
+            return "no checkpoint of this run was saved" + (before if ckpt_path.exists() else "")
+        return f"the latest good checkpoint is {saved[0]} (step {saved[1]})"
+
+    def checkpoint(at_step: int, best: bool = False) -> None:
+        nonlocal saved
         if not save:
             return
-        record = snapshot(at_step)
-        save_checkpoint(
-            ckpt_path,
-            Checkpoint(
-                model=model,
-                task=task,
-                params={k: v.copy() for k, v in net.params.items()},
-                state={k: v.copy() for k, v in net.state.items()},
-                step=at_step,
-                total_steps=total,
-                vocab=prepared.vocab,
-                labels=prepared.labels,
-                optimizer={"t": opt.t, "arrays": {k: v.copy() for k, v in opt.state.items()}},
-                rng_state=net.rng.bit_generator.state,
-                metrics=record.with_history(history).document(),
-                spec_path=str(program.path) if program.path else None,
-            ),
-        )
-        atomic_write_text(metrics_path, record.to_json())
+        try:
+            record = snapshot(at_step)
+            ckpt = make_checkpoint(at_step, record)
+            if best:
+                save_checkpoint(best_path, ckpt)
+                saved = (best_path, at_step)
+            save_checkpoint(ckpt_path, ckpt)
+            saved = (ckpt_path, at_step)
+            write_text(metrics_path, record.to_json())
+        except OutputError as err:
+            raise err.keeping(f"stopped at step {at_step}/{total}; {latest_good()}") from None
 
-    with _SignalGuard() as guard:
+    def evaluation(at_step: int, epoch: int) -> bool:
+        """Evaluate, record, keep the best, save; True when training should stop early."""
+        m = progress.metrics
+        m["val"] = evaluate(net, prepared, prepared.val) if prepared.val else {}
+        m["train"] = {"loss": float(np.mean(train_losses[-spe:]))}
+        total_loss, count = progress.pending
+        entry = {"step": at_step, "epoch": epoch + 1, "val": _scalars(m["val"])}
+        entry.update(train_loss=total_loss / count if count else m["train"]["loss"])
+        entry.update(lr=opt.lr, seconds=round(seconds(), 3))
+        progress.history.append(entry)
+        progress.pending = [0.0, 0]
+        best = False
+        if m["val"]:
+            value = float(m["val"][watch.metric])
+            best = watch.evaluated(value, at_step, epoch + 1)
+            schedule.evaluated(value)
+        stop = watch.stop and at_step < total
+        progress.stopped_early = stop
+        if (at_step == total or stop) and prepared.test:
+            m["test"] = evaluate(net, prepared, prepared.test)
+        reporter.evaluated(at_step, epoch, m)
+        checkpoint(at_step, best=best)
+        if stop:
+            reporter.note(
+                f"stopped early: held-out {watch.metric} has not improved"
+                + (f" by more than {watch.min_delta:g}" if watch.min_delta else "")
+                + f" for {watch.since} evaluations; the best, {watch.value:.4f}, was at "
+                f"epoch {watch.epoch} (step {watch.step})"
+            )
+        return stop
+
+    if save:  # the free space the checkpoints and metrics need, before the first step
+        evaluations = total // task.eval_every if task.eval_every else total // spe
+        history = HISTORY_ENTRY_BYTES * (evaluations + 1)
+        copies = 2 if prepared.val else 1
+        size = checkpoint_nbytes(make_checkpoint(total, snapshot(first))) + history
+        check_writable(ckpt_path, copies * size + METRICS_ALLOWANCE + history)
+    reporter.start(task, total, first, spe)
+    with SignalGuard() as guard:
         try:
             while step < total:
                 epoch, index = divmod(step, spe)
                 batch = prepared.batch(epoch, index)
-                loss = train_step(net, opt, batch, task, step, ckpt_path if save else None)
+                opt.lr = schedule.at(step)
+                loss = train_step(net, opt, batch, task, step, saved[0] if saved else None)
                 step += 1
                 train_losses.append(loss)
+                progress.pending = [progress.pending[0] + loss, progress.pending[1] + 1]
                 reporter.step(step, epoch, loss, batch.tokens)
-                end_of_epoch = index == spe - 1
-                if end_of_epoch or step == total:
-                    metrics["val"] = evaluate(net, prepared, prepared.val) if prepared.val else {}
-                    metrics["train"] = {"loss": float(np.mean(train_losses[-spe:]))}
-                    history.append(
-                        {
-                            "step": step,
-                            "epoch": epoch + 1,
-                            "train_loss": metrics["train"]["loss"],
-                            "val": _scalars(metrics["val"]),
-                        }
-                    )
-                    if step == total and prepared.test:
-                        metrics["test"] = evaluate(net, prepared, prepared.test)
-                    reporter.evaluated(step, epoch, metrics)
-                    checkpoint(step)
+                due = step % task.eval_every == 0 if task.eval_every else index == spe - 1
+                if (due or step == total) and evaluation(step, epoch):
+                    break
                 if guard.requested is not None:
                     checkpoint(step)
                     raise Interrupted(guard.requested, ckpt_path if save else None)
@@ -300,9 +311,57 @@ def run_task(
         ckpt_path if save else None,
         metrics_path if save else None,
         step,
-        prior_seconds + time.perf_counter() - started,
-        history,
+        seconds(),
+        progress.history,
+        best_path if save and watch.value is not None else None,
     )
+
+
+def _check_settings_fit(
+    task: Task, prepared: Prepared, total: int, reporter: Reporter, shortened: bool
+) -> None:
+    """Settings that depend on the data: a warmup within the run, held-out data for
+    the settings that watch it. A run shortened by --steps/--epochs (a quick try of a
+    spec) may end inside its warmup: that is said, not refused."""
+    schedule = task.schedule
+    if isinstance(schedule, Cosine) and schedule.warmup >= total:
+        if shortened:
+            reporter.note(
+                f"schedule: this run's {total} steps end inside the warmup of "
+                f"{schedule.warmup} steps; the learning rate only warms up"
+            )
+            return
+        raise SpecError(
+            f"schedule: a warmup of {schedule.warmup} steps does not end before the run's "
+            f"{total} steps; shorten the warmup or train longer"
+        )
+    if not prepared.val:
+        watching = [
+            name
+            for name, on in (
+                ("early_stop", task.early_stop is not None),
+                ("schedule = plateau", isinstance(schedule, Plateau)),
+            )
+            if on
+        ]
+        if watching:
+            raise SpecError(f"{' and '.join(watching)} needs held-out data, and this task has none")
+
+
+def _restore_progress(
+    progress: _Progress, schedule: LearningRate, watch: Watch, ckpt: Checkpoint
+) -> None:
+    """The evaluations so far, the plateau's and the best's state, the pending loss."""
+    progress.metrics = dict(ckpt.metrics)
+    progress.history = list(ckpt.metrics.get("history", []))
+    progress.stopped_early = bool(ckpt.metrics.get("stopped_early", False))
+    pending = ckpt.progress.get("pending")
+    if pending:
+        progress.pending = [pending["total"], pending["count"]]
+    plateau = ckpt.progress.get("plateau")
+    if plateau:
+        schedule.restore({"best": None, **plateau})
+    watch.restore(ckpt.progress.get("watch"))
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
@@ -323,7 +382,7 @@ def _check_resumable(ckpt: Checkpoint, task: Task, path) -> None:
         )
 
 
-def _restore(net: Network, opt, ckpt: Checkpoint) -> None:
+def _restore(net: Network, opt: FlatOptimizer, ckpt: Checkpoint) -> None:
     if [k for k in net.params] != [k for k in ckpt.params]:
         raise CheckpointError(ckpt.path, "its parameters do not match the spec's model")
     for k, v in ckpt.params.items():

@@ -1,8 +1,9 @@
 """The metrics a run records: the metrics file `DIR/<task>.json` and a checkpoint's copy.
 
 Why models: `specc run` writes the metrics file for other programs (scripts,
-plots, the study) to read, and a checkpoint keeps the same record plus the
-per-epoch history so a resumed run carries on from it. These models are that
+plots, the study) to read, with the history of every evaluation (what
+`specc plot` draws), and a checkpoint keeps the same record so a resumed run
+carries on from it. These models are that
 contract: the loop builds :class:`RunMetrics` and writes it through
 :meth:`~specc.contract.Contract.document`; the checkpoint loader validates
 `__metrics__` with :class:`CheckpointMetrics`; `docs/schemas/metrics.schema.json`
@@ -17,7 +18,6 @@ are in nats, or the mean squared error for mse.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pydantic import Field
 
@@ -54,12 +54,25 @@ class TrainMetrics(Contract):
 
 
 class HistoryEntry(Contract):
-    """One end-of-epoch evaluation, as kept in a checkpoint's history."""
+    """One evaluation (at the end of an epoch, or every `eval_every` steps)."""
 
+    step: int = Field(description="Training steps taken when it was evaluated.")
+    epoch: int = Field(description="The epoch it fell in, from 1.")
+    train_loss: float = Field(description="The mean training loss since the evaluation before.")
+    val: EvalScalars = Field(description="The held-out metrics (empty without held-out data).")
+    lr: Omittable[float] = Field(None, description="The learning rate of the last step before it.")
+    seconds: Omittable[float] = Field(
+        None, description="Training seconds when it was evaluated, resumes included."
+    )
+
+
+class BestRecord(Contract):
+    """The evaluation with the best monitored held-out metric, kept as `DIR/<task>.best.npz`."""
+
+    metric: str
+    value: float
     step: int
     epoch: int
-    train_loss: float
-    val: EvalScalars
 
 
 class RunMetrics(Contract):
@@ -74,10 +87,19 @@ class RunMetrics(Contract):
     test: Omittable[EvalMetrics] = Field(
         None, description="Only when the task's data has a test split, evaluated once at the end."
     )
+    history: list[HistoryEntry] = Field(
+        [], description="Every evaluation so far, in order (resumes included)."
+    )
+    best: Omittable[BestRecord] = Field(
+        None, description="The best evaluation so far, when there is held-out data."
+    )
+    stopped_early: Omittable[bool] = Field(
+        None, description="True when early_stop ended the run before its length."
+    )
 
-    def with_history(self, history: list[dict[str, Any]]) -> CheckpointMetrics:
-        """The record a checkpoint keeps: these metrics and every epoch's evaluation."""
-        return CheckpointMetrics.model_validate({**self.document(), "history": history})
+    def checkpoint_record(self) -> CheckpointMetrics:
+        """The record a checkpoint keeps: the same keys."""
+        return CheckpointMetrics.model_validate(self.document())
 
     def to_json(self) -> str:
         """The metrics file's text (json.dumps with indent 2, as it always was)."""
@@ -101,3 +123,5 @@ class CheckpointMetrics(Contract):
     val: Omittable[EvalMetrics] = None
     test: Omittable[EvalMetrics] = None
     history: Omittable[list[HistoryEntry]] = None
+    best: Omittable[BestRecord] = None
+    stopped_early: Omittable[bool] = None

@@ -32,7 +32,7 @@ from specc.export.onnx.emitters import EMITTERS
 from specc.export.onnx.graph import build_model
 from specc.export.onnx.metadata import PREFIX, metadata
 from specc.export.onnx.versions import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset
-from specc.fileio import atomic_write_bytes
+from specc.fileio import write_bytes
 from specc.ir.spec import Task
 
 #: The float types an export computes in.
@@ -93,8 +93,8 @@ def to_onnx(
 
 
 def write_onnx(path: Path, proto: onnx.ModelProto) -> None:
-    """Write atomically: an interrupted or failed write leaves no partial file."""
-    atomic_write_bytes(Path(path), proto.SerializeToString())
+    """Write through specc's one writer: atomic, and a failure is one line naming the path."""
+    write_bytes(Path(path), proto.SerializeToString())
 
 
 __all__ = [

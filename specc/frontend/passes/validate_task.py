@@ -20,10 +20,20 @@ from specc.frontend.suggest import did_you_mean, one_of
 from specc.ir.spec import (
     DATA_CLASSES,
     DEFAULT_LOSS,
+    EARLY_STOP_CLASSES,
+    KIND_METRICS,
     OPTIMIZER_CLASSES,
+    SCHEDULE_CLASSES,
     TASK_KINDS,
     Task,
 )
+
+#: Settings whose value is a call of one of these, and what the call is called.
+CALL_SETTINGS: dict[str, tuple[dict[str, type[BaseModel]], str]] = {
+    "optimizer": (OPTIMIZER_CLASSES, "optimizer"),
+    "schedule": (SCHEDULE_CLASSES, "schedule"),
+    "early_stop": (EARLY_STOP_CLASSES, "early stop"),
+}
 
 
 def _call_setting(
@@ -137,13 +147,17 @@ def validate_task(
             data["data"], data_spans = got
             ok &= _check_data(data["data"], data_spans, source, kind, base_dir, diags)
 
-    opt = settings.get("optimizer")
-    if opt is not None:
-        got = _call_setting(opt, OPTIMIZER_CLASSES, "name", "optimizer", diags)
-        if got is None:
-            ok = False
-        else:
-            data["optimizer"] = got[0]
+    for key, (registry, what) in CALL_SETTINGS.items():
+        if key in settings:
+            got = _call_setting(settings[key], registry, "name", what, diags)
+            if got is None:
+                ok = False
+            else:
+                data[key], spans[key] = got[0], settings[key].value.span
+                if key == "schedule":
+                    ok &= _check_warmup(got, settings, diags)
+    if "monitor" in settings and kind in TASK_KINDS:
+        ok &= _check_monitor(settings["monitor"], kind, data, diags)
 
     loss = settings.get("loss")
     default_loss = DEFAULT_LOSS.get(kind, "cross_entropy")
@@ -166,7 +180,7 @@ def validate_task(
             ok = False
 
     for key, st in settings.items():
-        if key in ("model", "data", "optimizer", "loss"):
+        if key in ("model", "data", "loss", "monitor", *CALL_SETTINGS):
             continue
         value = plain_value(st.value, diags)
         if value is None:
@@ -182,6 +196,41 @@ def validate_task(
         _try_task(data, spans, decl, diags, report_only=True)
         return None
     return _try_task(data, spans, decl, diags)
+
+
+def _check_warmup(
+    got: tuple[dict[str, Any], dict[str, Span]], settings: dict[str, s.Setting], diags: Diagnostics
+) -> bool:
+    """A warmup must end before the run does (checked here when `steps` fixes the length;
+    a length in epochs is checked when training starts)."""
+    schedule, spans = got
+    steps = settings.get("steps")
+    length = steps.value.value if steps and isinstance(steps.value, s.NumberValue) else None
+    warmup = schedule.get("warmup", 0)
+    if isinstance(length, int) and isinstance(warmup, int) and warmup >= length > 0:
+        diags.error(
+            f"warmup of {warmup} steps does not end before the run's {length} steps",
+            spans.get("warmup", settings["schedule"].value.span),
+            "shorten the warmup or train longer",
+        )
+        return False
+    return True
+
+
+def _check_monitor(setting: s.Setting, kind: str, data: dict[str, Any], diags: Diagnostics) -> bool:
+    """`monitor` names one of the kind's held-out metrics."""
+    metrics = KIND_METRICS[kind]
+    name = setting.value.name if isinstance(setting.value, s.SymbolValue) else None
+    if name not in metrics:
+        written = name or show(plain_value(setting.value, diags))
+        diags.error(
+            f"{kind} tasks have no held-out metric {written}",
+            setting.value.span,
+            did_you_mean(str(written), metrics) or f"monitor {one_of(metrics)}",
+        )
+        return False
+    data["monitor"] = name
+    return True
 
 
 def _try_task(data, spans, decl, diags, report_only: bool = False) -> Task | None:
