@@ -109,15 +109,18 @@ class _SignalGuard:
     """Turns SIGINT/SIGTERM into a request to stop at the next step boundary.
 
     A second SIGINT stops at once (KeyboardInterrupt): checkpoints are written
-    atomically, so even that never tears a file.
+    atomically, so even that never tears a file. In a distributed run a repeat
+    does not (a launcher forwards the terminal's Ctrl-C, which each process
+    also gets): the processes stop together at the step boundary.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, repeat_stops: bool = True) -> None:
         self.requested: int | None = None
         self._old: dict[int, Any] = {}
+        self._repeat_stops = repeat_stops
 
     def _handle(self, signum, frame):
-        if self.requested is not None and signum == signal.SIGINT:
+        if self.requested is not None and signum == signal.SIGINT and self._repeat_stops:
             raise KeyboardInterrupt
         self.requested = signum
 
@@ -181,9 +184,18 @@ def run_task(
     reporter: Reporter | None = None,
     save: bool = True,
     backend: str = "numpy",
+    dtype: str = "float32",
+    device: str | None = None,
+    dist: Any = None,
 ) -> RunResult:
-    """Train a task of `program` and evaluate it; writes the checkpoint and metrics."""
+    """Train a task of `program` and evaluate it; writes the checkpoint and metrics.
+
+    ``dist`` (a `specc.train.distributed.Dist`) makes this one process of a
+    distributed run: it trains on its shard of each batch, and only process 0
+    reports and writes."""
     reporter = reporter or SilentReporter()
+    if dist is not None and not dist.is_main:  # distributed: process 0 alone speaks
+        reporter, save = SilentReporter(), False
     chosen = task_name if isinstance(task_name, Task) else program.task(task_name)
     task = configure(chosen, epochs, steps, seed)
     resumed: Checkpoint | None = load_checkpoint(resume) if resume else None
@@ -202,7 +214,7 @@ def run_task(
             encode_prime(prepared.vocab, task.prime)  # fail now, not after training
         except SpecError as err:
             raise SpecError(f"prime: {err.args[0]}") from None
-    net = build_network(model, backend, seed=task.seed, dtype="float32")
+    net = build_network(model, backend, seed=task.seed, dtype=dtype, device=device)
     opt = make_optimizer(task.optimizer, net.flat_params.size, net.dtype)
     total = total_steps(task, prepared)
     spe = prepared.steps_per_epoch
@@ -212,6 +224,8 @@ def run_task(
         _restore(net, opt, resumed)
         first = resumed.step
         history = list(resumed.metrics.get("history", []))
+    if dist is not None:
+        dist.attach(net)
     out = Path(out_dir) if out_dir is not None else program.base_dir / "runs"
     ckpt_path = out / f"{task.name}.npz"
     metrics_path = out / f"{task.name}.json"
@@ -262,12 +276,13 @@ def run_task(
         )
         atomic_write_text(metrics_path, record.to_json())
 
-    with _SignalGuard() as guard:
+    with _SignalGuard(repeat_stops=dist is None) as guard:
         try:
             while step < total:
                 epoch, index = divmod(step, spe)
                 batch = prepared.batch(epoch, index)
-                loss = train_step(net, opt, batch, task, step, ckpt_path if save else None)
+                mine = batch if dist is None else dist.shard(batch)
+                loss = train_step(net, opt, mine, task, step, ckpt_path if save else None)
                 step += 1
                 train_losses.append(loss)
                 reporter.step(step, epoch, loss, batch.tokens)
@@ -287,9 +302,12 @@ def run_task(
                         metrics["test"] = evaluate(net, prepared, prepared.test)
                     reporter.evaluated(step, epoch, metrics)
                     checkpoint(step)
-                if guard.requested is not None:
+                stop = guard.requested if dist is None else dist.agree_stop(guard.requested)
+                if stop is not None:
                     checkpoint(step)
-                    raise Interrupted(guard.requested, ckpt_path if save else None)
+                    if dist is not None:
+                        dist.barrier()  # no process exits while process 0 writes
+                    raise Interrupted(stop, ckpt_path if save else None)
         finally:
             reporter.finish()
     return RunResult(
