@@ -41,6 +41,9 @@ _WATCH_S = 1.5
 class PeerFailed(SpecError):
     """Another process of the run failed; this one stops without writing."""
 
+    def render(self) -> str:
+        return f"error: {self.args[0]}"
+
 
 @dataclass
 class Dist:
