@@ -24,16 +24,20 @@ class BatchNorm(Op):
     def forward(self, params, state, xs, mask, train, rng):
         (x,) = xs
         axes = tuple(range(x.ndim - 1))
-        w = torch.ones((*x.shape[:-1], 1), dtype=x.dtype, device=x.device)
-        if mask is not None:
-            w = mask[..., None]
+        # Without a mask every token is real: no weights to multiply by.
+        w = None if mask is None else mask[..., None]
         if train:
-            sums = torch.cat([(x * w).sum(dim=axes), w.sum().reshape(1)])
+            if w is None:
+                count = x.new_full((1,), float(x.numel() // x.shape[-1]))
+                sums = torch.cat([x.sum(dim=axes), count])
+            else:
+                sums = torch.cat([(x * w).sum(dim=axes), w.sum().reshape(1)])
             if self.all_sum is not None:
                 sums = self.all_sum(sums)
             total, n = sums[:-1], sums[-1]
             mean = total / n.clamp(min=1.0)
-            sq = ((x - mean) ** 2 * w).sum(dim=axes)
+            dev2 = (x - mean) ** 2
+            sq = (dev2 if w is None else dev2 * w).sum(dim=axes)
             if self.all_sum is not None:
                 sq = self.all_sum(sq)
             var = sq / n.clamp(min=1.0)
@@ -43,7 +47,7 @@ class BatchNorm(Op):
             var = torch.from_numpy(state["running_var"]).to(x.device)
         xhat = (x - mean) / torch.sqrt(var + self.node.eps)
         y = params["gamma"] * xhat + params["beta"] if self.node.affine else xhat
-        return y * w, None
+        return (y if w is None else y * w), None
 
     def _update_running(self, state, mean, var, n: float) -> None:
         """The running estimates, in the node's NumPy buffers (as every backend keeps them)."""
