@@ -5,6 +5,9 @@
 * ``reference``: the readable backend (`specc.backend.reference`): one short
   forward and backward per op, written like the equations of
   docs/language.md; the fast kernels are tested against it.
+* ``torch``: the same ops in PyTorch (`specc.backend.torch`), on a CPU or a
+  GPU (``device``), and across processes (`specc.train.distributed`); needs
+  the ``torch`` extra.
 
 Each is a subclass of `specc.backend.graph.Network` with a kernel table by
 op name; `build_network` picks one by name.
@@ -27,7 +30,10 @@ if TYPE_CHECKING:
 BACKENDS: dict[str, str] = {
     "numpy": "specc.backend.numpy.network",
     "reference": "specc.backend.reference.network",
+    "torch": "specc.backend.torch.network",
 }
+#: backends that run on a device other than this process's CPU
+DEVICE_BACKENDS = ("torch",)
 DEFAULT_BACKEND = "numpy"
 
 
@@ -42,7 +48,21 @@ def network_class(backend: str = DEFAULT_BACKEND) -> type[Network]:
 
 
 def build_network(
-    model: Model, backend: str = DEFAULT_BACKEND, seed: int = 0, dtype: str | np.dtype = "float32"
+    model: Model,
+    backend: str = DEFAULT_BACKEND,
+    seed: int = 0,
+    dtype: str | np.dtype = "float32",
+    device: str | None = None,
 ) -> Network:
-    """A size-bound model ready to run on ``backend``."""
-    return network_class(backend)(model, seed=seed, dtype=dtype)
+    """A size-bound model ready to run on ``backend`` (on ``device``: cpu, cuda or
+    cuda:N, for the backends that have devices)."""
+    cls = network_class(backend)
+    if device is None:
+        return cls(model, seed=seed, dtype=dtype)
+    if backend not in DEVICE_BACKENDS:
+        if device == "cpu":
+            return cls(model, seed=seed, dtype=dtype)
+        raise OptionError(
+            f"--device {device} needs --backend torch (the {backend} backend runs on the CPU)"
+        )
+    return cls(model, seed=seed, dtype=dtype, device=device)

@@ -32,8 +32,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--backend",
         choices=sorted(BACKENDS),
         default=DEFAULT_BACKEND,
-        help="what runs the model: numpy (fast, the default) or reference (every op "
-        "written to be read; slower, the same numbers)",
+        help="what runs the model: numpy (fast, the default), reference (every op "
+        "written to be read; slower, the same numbers) or torch (PyTorch, on a CPU or a "
+        "GPU, and across processes; needs the torch extra)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="the floats the model computes in (float64: to compare backends number for number)",
+    )
+    p.add_argument(
+        "--device",
+        metavar="D",
+        help="where the torch backend runs: cpu (the default), cuda or cuda:N",
+    )
+    p.add_argument(
+        "--procs",
+        type=int,
+        metavar="N",
+        help="train as N processes on this machine (torch backend; what torchrun "
+        "--standalone --nproc-per-node=N -m specc run ... does)",
     )
     p.add_argument(
         "--resume",
@@ -52,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     """Train the task, then show its metrics and what the model does."""
     from specc.api import load
     from specc.cli.show import out, show_demo, show_metrics
+    from specc.train.distributed import PeerFailed
     from specc.train.loop import Diverged, Interrupted, run_task
     from specc.train.progress import reporter_for
 
@@ -61,7 +81,13 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("give --epochs or --steps, not both")
     if args.seed is not None and args.seed < 0:
         raise OptionError(f"--seed must be 0 or more, got {args.seed}")
+    _positive("procs", args.procs)
+    if args.device is not None and args.backend != "torch" and args.device != "cpu":
+        raise OptionError(f"--device {args.device} needs --backend torch")
+    if args.procs is not None and args.procs > 1:
+        return _launch(args)
     program = load(args.file)
+    dist = _join(args)
     try:
         result = run_task(
             program,
@@ -73,15 +99,33 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             reporter=reporter_for(out),
             backend=args.backend,
+            dtype=args.dtype,
+            device=args.device,
+            dist=dist,
         )
     except SpecError as err:
+        if dist is not None and not isinstance(err, PeerFailed):
+            dist.mark_failed(err.render().removeprefix("error: "))
+            if not dist.is_main:
+                return 1  # every process meets the same error; process 0 says it
         if err.path is None and type(err) in (SpecError, Diverged):
             err.path = args.file  # found after reading the data: say which spec
         raise
     except Interrupted as stop:
+        if dist is not None and not dist.is_main:
+            return stop.exit_status
         where = f"; checkpoint saved to {stop.checkpoint}" if stop.checkpoint else ""
         sys.stderr.write(f"interrupted at a step boundary{where}\n")
         return stop.exit_status
+    except Exception as exc:
+        if dist is None:
+            raise
+        raise _failed(dist, exc) from None
+    finally:
+        if dist is not None:
+            dist.close()
+    if dist is not None and not dist.is_main:
+        return 0
     show_metrics(result)
     curve = curve_line(result.metrics)
     if curve:
@@ -124,3 +168,46 @@ def curve_line(metrics: dict) -> str | None:
         f"{best['value']:.4f} at epoch {best['epoch']} (step {best['step']})"
         + (", stopped early" if metrics.get("stopped_early") else "")
     )
+
+
+def _join(args: argparse.Namespace):
+    """This process's place in a distributed run (None when alone); needs torch."""
+    from specc.train.distributed import from_environment, world_size
+
+    if world_size() <= 1:
+        return None
+    if args.backend == "torch":
+        from specc.backend.torch.lib import require_torch
+
+        require_torch()
+    return from_environment(args.backend, args.device)
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """`--procs N`: the same command as N local processes (see specc.train.launch)."""
+    if args.backend != "torch":
+        raise OptionError(f"--procs {args.procs} needs --backend torch")
+    from specc.backend.torch.lib import require_torch
+
+    require_torch()
+    from specc.train.launch import launch
+
+    argv = ["run", args.file, "--backend", "torch", "--dtype", args.dtype]
+    for name in ("task", "epochs", "steps", "seed", "out", "resume", "device"):
+        value = getattr(args, name)
+        if value is not None:
+            argv += [f"--{name}", str(value)]
+    if args.debug:
+        argv.insert(0, "--debug")
+    return launch(argv, args.procs)
+
+
+def _failed(dist, exc: Exception) -> Exception:
+    """A one-line error for a distributed run that cannot go on: another process
+    failed (a collective broke), or this one did (the others are told why)."""
+    from specc.train.distributed import PeerFailed, is_collective_error
+
+    if is_collective_error(exc):
+        return PeerFailed(f"{dist.failure()}; rank {dist.rank} stops too")
+    dist.mark_failed(f"{type(exc).__name__}: {exc}")
+    return exc

@@ -17,24 +17,6 @@ if TYPE_CHECKING:
 
 out = Console(highlight=False)
 
-#: Eight heights of a sparkline, lowest first.
-SPARKS = "▁▂▃▄▅▆▇█"
-
-
-def held_out_curve(metrics: dict) -> str | None:
-    """The held-out metric over the run's evaluations as one line of bars (higher
-    bars are higher values), or None with fewer than two evaluations."""
-    best = metrics.get("best") or {}
-    metric = best.get("metric", "loss")
-    values = [h["val"][metric] for h in metrics.get("history", []) if metric in h.get("val", {})]
-    if len(values) < 2:
-        return None
-    lo, hi = min(values), max(values)
-    span = hi - lo or 1.0
-    bars = "".join(SPARKS[round((v - lo) / span * (len(SPARKS) - 1))] for v in values)
-    first, last = values[0], values[-1]
-    return f"held-out {metric}  {bars}  {first:.4f} → {last:.4f} over {len(values)} evaluations"
-
 
 def show_metrics(result: RunResult) -> None:
     """The metrics table (train, held-out, test) beside the baselines a model must beat."""
@@ -72,9 +54,6 @@ def show_metrics(result: RunResult) -> None:
     for key, value in baseline(prepared).items():
         table.add_row(names[key], "", f"{value:.4f}")
     out.print(table)
-    curve = held_out_curve(m)
-    if curve is not None:
-        out.print(curve)
     per_tag = val.get("per_tag")
     if per_tag:
         tags = Table(title="held-out accuracy per tag", title_justify="left")

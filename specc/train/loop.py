@@ -125,9 +125,18 @@ def run_task(
     reporter: Reporter | None = None,
     save: bool = True,
     backend: str = "numpy",
+    dtype: str = "float32",
+    device: str | None = None,
+    dist: Any = None,
 ) -> RunResult:
-    """Train a task of `program` and evaluate it; writes the checkpoints and metrics."""
+    """Train a task of `program` and evaluate it; writes the checkpoints and metrics.
+
+    ``dist`` (a `specc.train.distributed.Dist`) makes this one process of a
+    distributed run: it trains on its shard of each batch, and only process 0
+    reports and writes."""
     reporter = reporter or SilentReporter()
+    if dist is not None and not dist.is_main:  # distributed: process 0 alone speaks
+        reporter, save = SilentReporter(), False
     chosen = task_name if isinstance(task_name, Task) else program.task(task_name)
     task = configure(chosen, epochs, steps, seed)
     resumed: Checkpoint | None = load_checkpoint(resume) if resume else None
@@ -154,7 +163,7 @@ def run_task(
             raise SpecError(f"prime: {err.args[0]}") from None
     total = total_steps(task, prepared)
     _check_settings_fit(task, prepared, total, reporter, shortened=(epochs, steps) != (None, None))
-    net = build_network(model, backend, seed=task.seed, dtype="float32")
+    net = build_network(model, backend, seed=task.seed, dtype=dtype, device=device)
     shapes = {k: v.shape for k, v in net.params.items()}
     which = getattr(task.optimizer, "decay", "weights")
     decay = decay_slices(net.param_slices, shapes, which)
@@ -168,6 +177,8 @@ def run_task(
         _restore(net, opt, resumed)
         first = resumed.step
         _restore_progress(progress, schedule, watch, resumed)
+    if dist is not None:
+        dist.attach(net)
     saved: tuple[Path, int] | None = (Path(resume), resumed.step) if resumed else None
     started = time.perf_counter()
     prior_seconds = float(resumed.metrics.get("seconds", 0.0)) if resumed else 0.0
@@ -284,13 +295,14 @@ def run_task(
         size = checkpoint_nbytes(make_checkpoint(total, snapshot(first))) + history
         check_writable(ckpt_path, copies * size + METRICS_ALLOWANCE + history)
     reporter.start(task, total, first, spe)
-    with SignalGuard() as guard:
+    with SignalGuard(repeat_stops=dist is None) as guard:
         try:
             while step < total:
                 epoch, index = divmod(step, spe)
                 batch = prepared.batch(epoch, index)
                 opt.lr = schedule.at(step)
-                loss = train_step(net, opt, batch, task, step, saved[0] if saved else None)
+                mine = batch if dist is None else dist.shard(batch)
+                loss = train_step(net, opt, mine, task, step, saved[0] if saved else None)
                 step += 1
                 train_losses.append(loss)
                 progress.pending = [progress.pending[0] + loss, progress.pending[1] + 1]
@@ -298,9 +310,12 @@ def run_task(
                 due = step % task.eval_every == 0 if task.eval_every else index == spe - 1
                 if (due or step == total) and evaluation(step, epoch):
                     break
-                if guard.requested is not None:
+                stop = guard.requested if dist is None else dist.agree_stop(guard.requested)
+                if stop is not None:
                     checkpoint(step)
-                    raise Interrupted(guard.requested, ckpt_path if save else None)
+                    if dist is not None:
+                        dist.barrier()  # no process exits while process 0 writes
+                    raise Interrupted(stop, ckpt_path if save else None)
         finally:
             reporter.finish()
     return RunResult(

@@ -67,15 +67,18 @@ class SignalGuard:
     """Turns SIGINT/SIGTERM into a request to stop at the next step boundary.
 
     A second SIGINT stops at once (KeyboardInterrupt): checkpoints are written
-    atomically, so even that never tears a file.
+    atomically, so even that never tears a file. In a distributed run a repeat
+    does not (a launcher forwards the terminal's Ctrl-C, which each process
+    also gets): the processes stop together at the step boundary.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, repeat_stops: bool = True) -> None:
         self.requested: int | None = None
         self._old: dict[int, Any] = {}
+        self._repeat_stops = repeat_stops
 
     def _handle(self, signum, frame):
-        if self.requested is not None and signum == signal.SIGINT:
+        if self.requested is not None and signum == signal.SIGINT and self._repeat_stops:
             raise KeyboardInterrupt
         self.requested = signum
 
