@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from specc.backend import BACKENDS, DEFAULT_BACKEND
+from specc.cli.params import add_set_option, overrides, say_warnings
 from specc.errors import OptionError, SpecError
 
 NAME = "run"
@@ -38,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="CKPT",
         help="continue a checkpoint of this task up to the task's total length",
     )
+    add_set_option(p)
 
 
 def _positive(name: str, value: int | None) -> None:
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("give --epochs or --steps, not both")
     if args.seed is not None and args.seed < 0:
         raise OptionError(f"--seed must be 0 or more, got {args.seed}")
-    program = load(args.file)
+    program = load(args.file, overrides(args))
+    say_warnings(program)
     try:
         result = run_task(
             program,

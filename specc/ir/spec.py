@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from specc.errors import Span
 from specc.ir.ops import Node, NodeBase, Shape, Size
+from specc.ir.sweep import Sweep
 
 
 class _Checked(BaseModel):
@@ -190,6 +191,11 @@ class Task(_Checked):
     generate: int = Field(200, ge=0)
     prime: str = ""
     temperature: float = Field(1.0, gt=0)
+    params: dict[str, str] = Field(
+        {},
+        description="The values of the params the task and its model use, as spec text "
+        "(after any --set), so a checkpoint records what it was trained with.",
+    )
     span: Span
 
     #: Settings only some kinds accept.
@@ -222,6 +228,8 @@ class Spec(_Checked):
 
     models: list[Model]
     tasks: list[Task]
+    params: dict[str, str] = {}  # every declared param's value as used, as spec text
+    sweeps: list[Sweep] = []
 
     def model(self, name: str) -> Model:
         for m in self.models:
@@ -233,4 +241,10 @@ class Spec(_Checked):
         for t in self.tasks:
             if t.name == name:
                 return t
+        raise KeyError(name)
+
+    def sweep(self, name: str) -> Sweep:
+        for w in self.sweeps:
+            if w.name == name:
+                return w
         raise KeyError(name)

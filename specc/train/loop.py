@@ -237,6 +237,7 @@ def run_task(
             train=train,
             val=EvalMetrics.model_validate(metrics.get("val", {})),
             test=EvalMetrics.model_validate(metrics["test"]) if "test" in metrics else None,
+            params=task.params or None,
         )
 
     def checkpoint(at_step: int) -> None:

@@ -74,6 +74,11 @@ class RunMetrics(Contract):
     test: Omittable[EvalMetrics] = Field(
         None, description="Only when the task's data has a test split, evaluated once at the end."
     )
+    params: Omittable[dict[str, str]] = Field(
+        None,
+        description="The values of the spec's params the run used (after --set), as spec "
+        "text; absent when it uses none.",
+    )
 
     def with_history(self, history: list[dict[str, Any]]) -> CheckpointMetrics:
         """The record a checkpoint keeps: these metrics and every epoch's evaluation."""
@@ -100,4 +105,5 @@ class CheckpointMetrics(Contract):
     train: Omittable[TrainMetrics] = None
     val: Omittable[EvalMetrics] = None
     test: Omittable[EvalMetrics] = None
+    params: Omittable[dict[str, str]] = None
     history: Omittable[list[HistoryEntry]] = None
