@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
-from specc.cli import check, diagnose, explain, fmt, generate, run, tag
+from specc.cli import check, diagnose, explain, fmt, generate, run, sweep, tag
 from specc.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, EXIT_USER, say_error
 from specc.errors import SpecError
 
@@ -43,7 +43,7 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-COMMANDS: tuple[Command, ...] = (check, fmt, explain, run, generate, tag, diagnose)
+COMMANDS: tuple[Command, ...] = (check, fmt, explain, run, sweep, generate, tag, diagnose)
 _BY_NAME: dict[str, Command] = {command.NAME: command for command in COMMANDS}
 
 
