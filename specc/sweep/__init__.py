@@ -14,16 +14,23 @@ them until a sweep runs, so `specc check` validates sweep blocks without them.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 #: What `specc sweep` says, in one line, when the extra is not installed.
 INSTALL_HINT = "specc sweep needs Ray Tune; install it with: pip install 'specc[sweep]'"
 
 
 def missing_extra(search: str = "random") -> str | None:
-    """The line to print when what this sweep needs is not installed, else None."""
-    if importlib.util.find_spec("ray") is None:
+    """The line to print when what this sweep needs is not installed, else None.
+
+    Imports rather than looks up, so a broken or partial install counts as missing."""
+    try:
+        importlib.import_module("ray.tune")
+    except ImportError:
         return INSTALL_HINT
-    if search == "optuna" and importlib.util.find_spec("optuna") is None:
-        return "search = optuna needs Optuna; install it with: pip install 'specc[sweep]'"
+    if search == "optuna":
+        try:
+            importlib.import_module("optuna")
+        except ImportError:
+            return "search = optuna needs Optuna; install it with: pip install 'specc[sweep]'"
     return None
