@@ -77,22 +77,26 @@ def run_sweep(
     from specc.sweep.trial import TrialSetup, make_trainable
 
     console = console or Console()
-    setup = TrialSetup(spec_path=str(Path(spec_path).resolve()), task=task.name, backend=backend)
-    trainable = tune.with_resources(make_trainable(setup), {"cpu": sweep.cpus, "gpu": sweep.gpus})
-    expected = expected_trials(sweep)
     if resume is not None and not tune.Tuner.can_restore(str(resume.resolve())):
         raise OptionError(f"--resume {resume}: not the folder of a sweep (no saved search in it)")
+    folder = resume.resolve() if resume is not None else (out_root / sweep.name).resolve()
+    setup = TrialSetup(
+        spec_path=str(Path(spec_path).resolve()),
+        task=task.name,
+        backend=backend,
+        folder=str(folder),
+    )
+    trainable = tune.with_resources(make_trainable(setup), {"cpu": sweep.cpus, "gpu": sweep.gpus})
+    expected = expected_trials(sweep)
     available = start_ray(address, cpus)
     try:
         if resume is not None:
-            folder = resume.resolve()
             tuner = tune.Tuner.restore(str(folder), trainable, resume_unfinished=True)
             before = tuner.get_results()
             already = sum(1 for r in before if r.error is not None or _finished(r.metrics))
             live = report.restored_table() or report.LiveTable(sweep, console, expected)
             live.concluded = already
         else:
-            folder = (out_root / sweep.name).resolve()
             live = report.LiveTable(sweep, console, expected)
             concurrent = sweep.max_concurrent or max(1, int(available // sweep.cpus))
             tuner = tune.Tuner(

@@ -24,6 +24,9 @@ class TrialSetup:
     spec_path: str
     task: str
     backend: str
+    #: the sweep's folder; each trial writes straight into its `trial_<id>/` there
+    #: (on a cluster, a folder every machine shares), not into Ray's staging copy
+    folder: str
 
 
 class TuneReporter:
@@ -65,7 +68,8 @@ def make_trainable(setup: TrialSetup) -> Callable[[dict[str, Any]], None]:
         from specc.api import load
         from specc.train.loop import run_task
 
-        folder = Path(tune.get_context().get_trial_dir())
+        folder = Path(setup.folder) / f"trial_{tune.get_context().get_trial_id()}"
+        folder.mkdir(parents=True, exist_ok=True)
         params = {name: as_text(value) for name, value in config.items()}
         try:
             program = load(setup.spec_path, params)
