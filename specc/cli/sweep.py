@@ -59,6 +59,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_set_option(p)
 
 
+def _shown(path: Path) -> Path:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the spec and the sweep, then run it; the tables and summary at the end."""
     from specc.api import load
@@ -110,10 +118,11 @@ def run(args: argparse.Namespace) -> int:
         console=out,
     )
     summary = outcome.summary
+    folder = _shown(outcome.folder)
     if outcome.interrupted:
         say_error(
-            f"interrupted; the finished trials are kept in {outcome.folder}\n"
-            f"resume with: specc sweep {args.file} --sweep {sweep.name} --resume {outcome.folder}"
+            f"interrupted; the finished trials are kept in {folder}\n"
+            f"resume with: specc sweep {args.file} --sweep {sweep.name} --resume {folder}"
         )
         return EXIT_INTERRUPTED
     out.print(table(summary.trials, sweep, f"sweep {sweep.name}: {sweep.metric}, {sweep.mode}"))
@@ -125,5 +134,5 @@ def run(args: argparse.Namespace) -> int:
         out.print(f"reproduce: {summary.command}", highlight=False, soft_wrap=True)
     else:
         out.print("no trial reported the metric; every trial failed", highlight=False)
-    out.print(f"summary:   {outcome.folder / 'summary.json'}", highlight=False, soft_wrap=True)
+    out.print(f"summary:   {folder / 'summary.json'}", highlight=False, soft_wrap=True)
     return EXIT_OK if summary.best is not None else EXIT_USER

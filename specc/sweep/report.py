@@ -196,7 +196,7 @@ class LiveTable(Callback):
         what = row.status if row.error is None else f"failed: {row.error}"
         self.console.print(
             f"[{self.concluded}/{self.expected}] {row.id} {params} {value} "
-            f"({row.epochs} epochs) {what}",
+            f"({row.epochs} epoch{'' if row.epochs == 1 else 's'}) {what}",
             highlight=False,
             soft_wrap=True,
         )
