@@ -10,7 +10,10 @@ def human_bytes(n: float) -> str:
     for unit in units:
         if abs(n) < 1024 or unit == units[-1]:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
+        try:
+            n /= 1024
+        except OverflowError:  # an int too large for a float (a size written with 200 digits)
+            n //= 1024
     return f"{n:.1f} YiB"
 
 
