@@ -202,3 +202,26 @@ def test_ctrl_c_then_resume_finishes_without_rerunning_finished_trials(tmp_path:
     assert len(summary["trials"]) == 4 and all(t["status"] == "done" for t in summary["trials"])
     after = {p.parent.name: p.stat().st_mtime_ns for p in folder.glob("trial_*/tagging.json")}
     assert all(after[name] == mtime for name, mtime in before.items())  # not run again
+
+
+def test_an_address_where_nothing_listens_is_one_line(tmp_path: Path) -> None:
+    spec = tagger(tmp_path, "sweep sizes : tagging {\n    hidden = grid(4, 8)\n}\n")
+    done = specc_cli("sweep", str(spec), "--address", "127.0.0.1:1", timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: --address 127.0.0.1:1: nothing answers there")
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_optuna_searches_the_range(tmp_path: Path) -> None:
+    pytest.importorskip("optuna")
+    sweep = (
+        "sweep rates : tagging {\n    lr = loguniform(0.01, 0.5)\n"
+        "    search = optuna\n    trials = 3\n}\n"
+    )
+    spec = tagger(tmp_path, sweep)
+    done = specc_cli("sweep", str(spec), "--cpus", "2", timeout=240)
+    assert done.returncode == 0, done.stderr
+    trials = summary_of(tmp_path, "rates")["trials"]
+    assert len(trials) == 3 and all(t["status"] == "done" for t in trials)
+    assert all(0.01 <= float(t["params"]["lr"]) < 0.5 for t in trials)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,22 @@ def _quiet_ray() -> None:
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
 
 
+def _probe(address: str, seconds: float = 5.0) -> None:
+    """Refuse at once an address where nothing listens: Ray itself retries for minutes."""
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # `auto` and the like: Ray finds the cluster itself
+    try:
+        with socket.create_connection((host, int(port)), timeout=seconds):
+            pass
+    except (OSError, ValueError) as exc:
+        raise OptionError(
+            f"--address {address}: nothing answers there ({exc.__class__.__name__}); "
+            "is `ray start --head` running on that machine?"
+        ) from None
+
+
 def start_ray(address: str | None, cpus: int | None) -> int:
     """A local Ray for this sweep on the loopback interface, sized to the machine (or
     `cpus`), or the cluster at `address`; returns the CPUs the sweep may use."""
@@ -48,6 +65,7 @@ def start_ray(address: str | None, cpus: int | None) -> int:
             logging_level=logging.ERROR,
         )
     else:
+        _probe(address)
         try:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as exc:
