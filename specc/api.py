@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,12 +97,20 @@ class Program:
         return run_task(self, task, **options)
 
 
-def load(path: str | Path) -> Program:
-    """Parse and validate a spec file; raises SpecError listing every problem."""
-    return Program(compile_file(path), Path(path).resolve().parent)
+def load(path: str | Path, params: Mapping[str, str] | None = None) -> Program:
+    """Parse and validate a spec file; raises SpecError listing every problem.
+
+    `params` overrides the file's declared params, each value written as in
+    a spec (`{"hidden": "32", "lr": "3e-4"}`), as `--set` does."""
+    return Program(compile_file(path, params), Path(path).resolve().parent)
 
 
-def loads(text: str, path: str | None = None, base_dir: str | Path | None = None) -> Program:
+def loads(
+    text: str,
+    path: str | None = None,
+    base_dir: str | Path | None = None,
+    params: Mapping[str, str] | None = None,
+) -> Program:
     """Like `load`, from text (data paths resolve against `base_dir`)."""
     base = Path(base_dir) if base_dir is not None else None
-    return Program(compile_text(text, path, base), base)
+    return Program(compile_text(text, path, base, params), base)

@@ -9,8 +9,13 @@ def human_bytes(n: float) -> str:
     units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
     for unit in units:
         if abs(n) < 1024 or unit == units[-1]:
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
+            if unit == "B":
+                return f"{int(n)} B"
+            return f"{n:.1f} {unit}" if isinstance(n, float) else f"{n} {unit}"
+        try:
+            n /= 1024
+        except OverflowError:  # an int too large for a float (a size written with 200 digits)
+            n //= 1024
     return f"{n:.1f} YiB"
 
 

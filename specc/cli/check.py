@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from specc.cli.common import EXIT_OK, EXIT_USER, say_error
+from specc.cli.params import add_set_option, overrides, say_warnings
 from specc.errors import SpecError
 
 NAME = "check"
@@ -25,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also check every model's gradients against finite differences (float64)",
     )
+    add_set_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from specc.api import load
 
     status = EXIT_OK
+    params = overrides(args)
     for path in args.files:
         try:
-            program = load(path)
+            program = load(path, params)
+            say_warnings(program)
             if args.gradcheck:
                 from specc.diagnose.gradcheck import report_gradcheck
 

@@ -11,6 +11,7 @@ import argparse
 import re
 from pathlib import Path
 
+from specc.cli.params import add_set_option, overrides
 from specc.errors import OptionError, SpecError
 from specc.frontend.suggest import did_you_mean
 from specc.ir.ops import SIZE_SYMBOLS
@@ -104,6 +105,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="OUT",
         help="also save the text view (or the --unroll picture) as an SVG image at OUT",
     )
+    add_set_option(p)
 
 
 # ----- options ----------------------------------------------------------------
@@ -175,8 +177,11 @@ def run(args: argparse.Namespace) -> int:
     if svg:
         check_writable(svg)
 
+    params = overrides(args)
     ckpt = None
     if is_checkpoint(args.file):
+        if params:
+            raise OptionError("--set does not apply to a checkpoint: its params are fixed")
         if sizes or task is not None:
             raise OptionError(
                 "--sizes and --task do not apply to a checkpoint: its sizes and task are fixed"
@@ -184,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         report, ckpt = load_checkpoint_report(args.file, model)
         reports = [report]
     else:
-        reports = reports_from_spec(args.file, model, task, sizes)
+        reports = reports_from_spec(args.file, model, task, sizes, params)
     if not reports:
         raise SpecError("defines no model", path=args.file)
 

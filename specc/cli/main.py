@@ -17,7 +17,19 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
-from specc.cli import check, diagnose, explain, export, fmt, generate, lsp, plot, run, tag
+from specc.cli import (
+    check,
+    diagnose,
+    explain,
+    export,
+    fmt,
+    generate,
+    lsp,
+    plot,
+    run,
+    sweep,
+    tag,
+)  # fmt: skip
 from specc.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, EXIT_USER, say_error
 from specc.errors import SpecError
 
@@ -44,17 +56,8 @@ class Command(Protocol):
 
 
 COMMANDS: tuple[Command, ...] = (
-    check,
-    fmt,
-    explain,
-    run,
-    generate,
-    tag,
-    diagnose,
-    plot,
-    export,
-    lsp,
-)
+    check, fmt, explain, run, sweep, generate, tag, diagnose, plot, export, lsp,
+)  # fmt: skip
 _BY_NAME: dict[str, Command] = {command.NAME: command for command in COMMANDS}
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from specc.backend import BACKENDS, DEFAULT_BACKEND
+from specc.cli.params import add_set_option, overrides, say_warnings
 from specc.errors import OptionError, SpecError
 
 NAME = "run"
@@ -59,6 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="CKPT",
         help="continue a checkpoint of this task up to the task's total length",
     )
+    add_set_option(p)
 
 
 def _positive(name: str, value: int | None) -> None:
@@ -86,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"--device {args.device} needs --backend torch")
     if args.procs is not None and args.procs > 1:
         return _launch(args)
-    program = load(args.file)
+    program = load(args.file, overrides(args))
+    say_warnings(program)
     dist = _join(args)
     try:
         result = run_task(

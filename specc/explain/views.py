@@ -55,14 +55,21 @@ def _check_name(option: str, kind: str, name: str, known: list[str], path: str) 
 
 
 def reports_from_spec(
-    path: str, model: str | None = None, task: str | None = None, sizes: dict | None = None
+    path: str,
+    model: str | None = None,
+    task: str | None = None,
+    sizes: dict | None = None,
+    params: dict[str, str] | None = None,
 ) -> list[Report]:
-    """One report per model to explain, sizes bound from the task's data and `sizes`."""
+    """One report per model to explain, sizes bound from the task's data and `sizes`;
+    `params` overrides declared params as `--set` does."""
     from specc.api import load
 
-    program = load(path)
+    program = load(path, params)
     sizes = dict(sizes or {})
     notes: list[str] = []
+    if program.ir.params:  # the values the graph below was built with
+        notes.append("params: " + ", ".join(f"{k} = {v}" for k, v in program.ir.params.items()))
     if model is not None:
         _check_name("--model", "model", model, program.models, path)
     if task is not None:

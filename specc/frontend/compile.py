@@ -8,16 +8,19 @@ cause a cascade of follow-on errors.
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from specc.errors import Diagnostics, SpecError
+from specc.errors import Diagnostic, Diagnostics, SpecError, render_diagnostic
 from specc.frontend import surface as s
 from specc.frontend.lower import lower
 from specc.frontend.passes.fits import check_parameters_fit
+from specc.frontend.passes.params import bind_params
 from specc.frontend.passes.resolve import resolve_file
 from specc.frontend.passes.shapes import check_task_fit, infer_shapes
 from specc.frontend.passes.validate import validate_input, validate_node
+from specc.frontend.passes.validate_sweep import check_candidates, validate_sweep
 from specc.frontend.passes.validate_task import validate_task
 from specc.frontend.syntax import parse
 from specc.ir.spec import Model, Spec
@@ -33,6 +36,15 @@ class Compiled:
     surface: s.SpecFile
     source: str
     path: str | None
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def render_warnings(self) -> str:
+        """The warnings as `PATH:LINE:COL: warning: ...` blocks, or '' when there are none."""
+        return "".join(
+            render_diagnostic(w, self.path, self.source).replace(": error: ", ": warning: ", 1)
+            + "\n"
+            for w in self.warnings
+        )
 
 
 def read_spec(path: str | Path) -> str:
@@ -62,8 +74,18 @@ def read_spec(path: str | Path) -> str:
         ) from None
 
 
-def compile_text(text: str, path: str | None = None, base_dir: Path | None = None) -> Compiled:
+def compile_text(
+    text: str,
+    path: str | None = None,
+    base_dir: Path | None = None,
+    params: Mapping[str, str] | None = None,
+    *,
+    check_sweeps: bool = True,
+) -> Compiled:
     """All front-end passes; raises SpecError listing every problem found.
+
+    `params` overrides declared params (`--set NAME=VALUE`, values as spec text);
+    `check_sweeps` also compiles the file with each value a sweep may try.
 
     The cyclic garbage collector is paused meanwhile: a large spec makes
     millions of short-lived, acyclic objects (tokens, tree nodes, IR nodes),
@@ -71,13 +93,19 @@ def compile_text(text: str, path: str | None = None, base_dir: Path | None = Non
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _compile_text(text, path, base_dir)
+        return _compile_text(text, path, base_dir, dict(params or {}), check_sweeps)
     finally:
         if paused:
             gc.enable()
 
 
-def _compile_text(text: str, path: str | None, base_dir: Path | None) -> Compiled:
+def _compile_text(
+    text: str,
+    path: str | None,
+    base_dir: Path | None,
+    overrides: dict[str, str],
+    check_sweeps: bool,
+) -> Compiled:
     if "\x00" in text:
         offset = text.index("\x00")
         raise SpecError(
@@ -88,7 +116,8 @@ def _compile_text(text: str, path: str | None, base_dir: Path | None) -> Compile
     tree, comments = parse(text, path)
     surface = lower(tree, comments)
     diags = Diagnostics()
-    resolved = resolve_file(surface, diags)
+    bound = bind_params(surface, overrides, diags)
+    resolved = resolve_file(bound.spec, diags)
     models: dict[str, Model] = {}
     # Every model name in file order, built or not: a task naming a model that failed
     # validation gets no second "no model named" error. The first of a name counts.
@@ -111,20 +140,40 @@ def _compile_text(text: str, path: str | None, base_dir: Path | None) -> Compile
             models[rm.decl.name] = infer_shapes(model, diags)
             check_parameters_fit(models[rm.decl.name], diags)
     tasks = []
-    for item in surface.items:
+    task_names: set[str] = set()
+    for item in bound.spec.items:
         if isinstance(item, s.TaskDecl):
+            task_names.add(item.name)
             task = validate_task(item, declared, base_dir, diags)
             if task is None:
                 continue
-            tasks.append(task)
+            used = bound.params_of(f"task:{task.name}", f"model:{task.model}")
+            tasks.append(task.model_copy(update={"params": used}) if used else task)
             model = models.get(task.model)
             if model is not None and all(n.shape is not None for n in model.nodes):
                 check_task_fit(task, model, diags)
+    sweeps = []
+    candidates = []
+    by_name = {t.name: t for t in reversed(tasks)}  # the first of a name counts
+    for item in bound.spec.items:
+        if isinstance(item, s.SweepDecl):
+            got = validate_sweep(item, set(bound.values), by_name, task_names, diags)
+            if got is not None:
+                sweeps.append(got[0])
+                candidates.extend(got[1])
+    bound.annotate(diags)
     diags.raise_if_any(path, text)
-    spec = Spec(models=list(models.values()), tasks=tasks)
-    return Compiled(ir=spec, surface=surface, source=text, path=path)
+    if check_sweeps and candidates:
+
+        def compile_with(name: str, value: str) -> None:
+            _compile_text(text, path, base_dir, {**overrides, name: value}, False)
+
+        check_candidates(candidates, compile_with, diags)
+        diags.raise_if_any(path, text)
+    spec = Spec(models=list(models.values()), tasks=tasks, params=bound.values, sweeps=sweeps)
+    return Compiled(ir=spec, surface=surface, source=text, path=path, warnings=bound.warnings)
 
 
-def compile_file(path: str | Path) -> Compiled:
+def compile_file(path: str | Path, params: Mapping[str, str] | None = None) -> Compiled:
     text = read_spec(path)
-    return compile_text(text, str(path), Path(path).resolve().parent)
+    return compile_text(text, str(path), Path(path).resolve().parent, params)

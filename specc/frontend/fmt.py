@@ -80,6 +80,9 @@ def source_text(p: s.Pipeline) -> str:
 def _units(spec: s.SpecFile) -> list[_Unit]:
     units: list[_Unit] = []
     for item in spec.items:
+        if isinstance(item, s.ParamDecl):  # one line, no braces
+            units.append(_Unit(item, item.span.line, item.span.end_line))
+            continue
         units.append(_Unit(("head", id(item)), item.span.line, item.span.line))
         if isinstance(item, s.ModelDecl):
             for st in item.statements:
@@ -169,8 +172,17 @@ def format_spec(spec: s.SpecFile) -> str:
             out.append("")
 
     for idx, item in enumerate(spec.items):
-        if idx:
+        params_in_a_row = isinstance(item, s.ParamDecl) and isinstance(
+            spec.items[idx - 1], s.ParamDecl
+        )
+        if idx and not params_in_a_row:
             out.append("")
+        if isinstance(item, s.ParamDecl):
+            a = anchored(item)
+            if params_in_a_row:
+                gap_before(a, item.span.line, spec.items[idx - 1].span.end_line)
+            emit("", f"param {item.name} = {value_text(item.value)}", a, item.span.line)
+            continue
         head = anchored(key("head", item))
         if isinstance(item, s.ModelDecl):
             emit("", f"model {item.name} {{", head, item.span.line)
@@ -181,7 +193,12 @@ def format_spec(spec: s.SpecFile) -> str:
                 _statement(st, a, anchored, emit)
                 prev_end = st.span.end_line
         else:
-            emit("", f"task {item.name} : {item.task_kind} {{", head, item.span.line)
+            title = (
+                f"task {item.name} : {item.task_kind}"
+                if isinstance(item, s.TaskDecl)
+                else f"sweep {item.name} : {item.task}"
+            )
+            emit("", title + " {", head, item.span.line)
             width = max((len(st.key) for st in item.settings), default=0)
             prev_end = item.span.line
             for st in item.settings:

@@ -114,6 +114,21 @@ class _ToSurface:
             kind_span=_span(kind),
         )
 
+    def param(self, meta, children):
+        name, value = children
+        return s.ParamDecl(name=str(name), value=value, span=_span(meta), name_span=_span(name))
+
+    def sweep(self, meta, children):
+        name, task, *settings = children
+        return s.SweepDecl(
+            name=str(name),
+            task=str(task),
+            settings=settings,
+            span=_span(meta),
+            name_span=_span(name),
+            task_span=_span(task),
+        )
+
     def setting_key(self, meta, children):
         return children[0]
 
@@ -152,6 +167,11 @@ class _ToSurface:
         return s.BoolValue(value=False, span=_span(meta))
 
     def symbol(self, meta, children):
+        tok = children[0]
+        return s.SymbolValue(name=str(tok), span=_span(tok))
+
+    def dotted(self, meta, children):
+        """`val.accuracy`: a dotted name (a metric); a symbol whose name has dots."""
         tok = children[0]
         return s.SymbolValue(name=str(tok), span=_span(tok))
 

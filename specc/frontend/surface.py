@@ -154,7 +154,31 @@ class TaskDecl:
     kind_span: Span
 
 
-Item = ModelDecl | TaskDecl
+@_frozen
+class ParamDecl:
+    """`param NAME = VALUE`: a named value that arguments and settings use by name."""
+
+    kind: ClassVar[str] = "param"
+    name: str
+    value: Value
+    span: Span
+    name_span: Span
+
+
+@_frozen
+class SweepDecl:
+    """`sweep NAME : TASK { ... }`: a search space over params and how to search it."""
+
+    kind: ClassVar[str] = "sweep"
+    name: str
+    task: str
+    settings: list[Setting]
+    span: Span
+    name_span: Span
+    task_span: Span
+
+
+Item = ModelDecl | TaskDecl | ParamDecl | SweepDecl
 
 
 @_frozen

@@ -18,6 +18,7 @@ TERMINAL_WORDS = {
     "NUMBER": "a number",
     "STRING": "a string",
     "ARROW": "'->'",
+    "DOTTED": "a dotted name",
     "EQUAL": "'='",
     "COLON": "':'",
     "COMMA": "','",
@@ -29,6 +30,8 @@ TERMINAL_WORDS = {
     "RBRACE": "'}'",
     "MODEL": "'model'",
     "TASK": "'task'",
+    "PARAM": "'param'",
+    "SWEEP": "'sweep'",
     "INPUT": "'input'",
     "OUTPUT": "'output'",
     "TRUE": "'true'",
@@ -145,6 +148,8 @@ class _TooDeep(Exception):
 
 
 def _words(expected: set[str]) -> str:
+    if "NAME" in expected:  # a dotted name (`val.accuracy`) is a kind of name: say it once
+        expected = expected - {"DOTTED"}
     names = sorted(
         {TERMINAL_WORDS.get(e, f"'{e.lower()}'") for e in expected},
         key=lambda w: _WORD_RANK.get(w, len(_WORD_RANK)),
@@ -246,10 +251,14 @@ def _acceptable(exc: UnexpectedToken) -> set[str]:
         return set(exc.expected)
 
 
+#: The keywords that begin a top-level item.
+_ITEM_KEYWORDS = {"MODEL", "TASK", "PARAM", "SWEEP"}
+
+
 def _hint(expected: set[str], tok: Token) -> str | None:
-    if "RBRACE" in expected and tok.type in {"MODEL", "TASK"}:
+    if "RBRACE" in expected and tok.type in _ITEM_KEYWORDS:
         return "is a '}' missing before this?"
-    if tok.type in {"MODEL", "TASK", "INPUT", "OUTPUT", "TRUE", "FALSE"} and "NAME" in expected:
+    if tok.type in {*_ITEM_KEYWORDS, "INPUT", "OUTPUT", "TRUE", "FALSE"} and "NAME" in expected:
         return f"'{tok}' is a keyword and cannot be used as a name"
     return None
 

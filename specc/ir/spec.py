@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from specc.errors import Span
 from specc.ir.ops import Node, NodeBase, Shape, Size
+from specc.ir.sweep import Sweep
 
 
 class _Checked(BaseModel):
@@ -280,6 +281,11 @@ class Task(_Checked):
     eval_every: int | None = Field(None, gt=0)
     monitor: Literal["loss", "bits_per_char", "accuracy", "mse"] | None = None
     early_stop: Patience | None = None
+    params: dict[str, str] = Field(
+        {},
+        description="The values of the params the task and its model use, as spec text "
+        "(after any --set), so a checkpoint records what it was trained with.",
+    )
     span: Span
 
     @property
@@ -321,6 +327,8 @@ class Spec(_Checked):
 
     models: list[Model]
     tasks: list[Task]
+    params: dict[str, str] = {}  # every declared param's value as used, as spec text
+    sweeps: list[Sweep] = []
 
     def model(self, name: str) -> Model:
         for m in self.models:
@@ -332,4 +340,10 @@ class Spec(_Checked):
         for t in self.tasks:
             if t.name == name:
                 return t
+        raise KeyError(name)
+
+    def sweep(self, name: str) -> Sweep:
+        for w in self.sweeps:
+            if w.name == name:
+                return w
         raise KeyError(name)

@@ -208,6 +208,7 @@ def run_task(
             "history": progress.history,
             **({"best": best} if best else {}),
             **({"stopped_early": True} if progress.stopped_early else {}),
+            **({"params": task.params} if task.params else {}),
         }
         return RunMetrics.model_validate(doc)
 

@@ -96,6 +96,11 @@ class RunMetrics(Contract):
     stopped_early: Omittable[bool] = Field(
         None, description="True when early_stop ended the run before its length."
     )
+    params: Omittable[dict[str, str]] = Field(
+        None,
+        description="The values of the spec's params the run used (after --set), as spec "
+        "text; absent when it uses none.",
+    )
 
     def checkpoint_record(self) -> CheckpointMetrics:
         """The record a checkpoint keeps: the same keys."""
@@ -122,6 +127,7 @@ class CheckpointMetrics(Contract):
     train: Omittable[TrainMetrics] = None
     val: Omittable[EvalMetrics] = None
     test: Omittable[EvalMetrics] = None
+    params: Omittable[dict[str, str]] = None
     history: Omittable[list[HistoryEntry]] = None
     best: Omittable[BestRecord] = None
     stopped_early: Omittable[bool] = None

@@ -38,7 +38,7 @@ class ResolvedModel:
 def resolve_file(spec: s.SpecFile, diags: Diagnostics) -> list[ResolvedModel]:
     seen: dict[str, Span] = {}
     for item in spec.items:
-        kind = "model" if isinstance(item, s.ModelDecl) else "task"
+        kind = item.kind  # model, task, param or sweep: each kind has its own names
         key = f"{kind}:{item.name}"
         if key in seen:
             first = seen[key]
