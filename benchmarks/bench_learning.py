@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             t.train_for(piece)
         done += piece
     print(f"machine: {describe()}")
-    print(f"budget: {args.seconds:g} s of training per model, in alternating {SLICE_SECONDS:g} s slices")
+    print(f"budget: {args.seconds:g} s of training per model, in {SLICE_SECONDS:g} s turns")
     print(f"{'model':<6} {'spec':<22} {'steps':>6} {'held-out bits/char':>19} {'accuracy':>9}")
     for name, t in trainers.items():
         m = t.held_out()

@@ -171,8 +171,8 @@ def _time_axis_help(kind: str, want: tuple, out: Shape, model: Model, out_name: 
 
 
 def _last_rnns(model: Model, name: str) -> list[NodeBase]:
-    """The recurrent layers (rnn, lstm, gru) nearest to `name` on each path back to the inputs: the ones whose
-    `return` decides whether `name` has a time axis."""
+    """The recurrent layers (rnn, lstm, gru) nearest to `name` on each path back to the
+    inputs: the ones whose `return` decides whether `name` has a time axis."""
     by_name = {n.name: n for n in model.nodes}
     seen: set[str] = set()
     found: list[NodeBase] = []
