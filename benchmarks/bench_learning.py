@@ -4,8 +4,9 @@ Trains `specs/char_rnn.spec` (embedding -> tanh rnn(128) -> batchnorm ->
 leaky_relu -> dense) and `specs/char_lstm.spec` (embedding -> lstm(128) ->
 dense) on the built-in corpus (Python's own documentation, no download), each
 for the same wall-clock budget with its task's settings (batch 32, 64
-characters, Adam 3e-3, clip 5), and prints the held-out bits per character of
-each, measured on the same held-out text the spec's split sets aside.
+characters, clip 5; Adam 3e-3 for the rnn, 1e-2 for the lstm), and prints the
+held-out bits per character of each, on the held-out text the specs' split
+sets aside.
 
 The two run in alternating slices of about a second, so a machine that gets
 busier or quieter affects both alike; the budget counts only each model's own
