@@ -9,6 +9,8 @@ import zlib
 import numpy as np
 import pytest
 
+import specc
+
 from helpers import grad_check, make_mask
 from numpy_kernels import GRU, LSTM
 
@@ -173,7 +175,6 @@ def test_inits_draw_each_gate_as_its_own_block(cell: str, init: str) -> None:
 
 
 def test_identity_init_is_refused_for_gated_cells() -> None:
-    import specc
     from specc.errors import SpecError
 
     text = "model m {\n    input x : sequence[2]\n    output y = x -> lstm(4, init=identity)\n}\n"
@@ -191,3 +192,41 @@ def test_float32_stays_float32() -> None:
         grads = {n: np.zeros_like(p) for n, p in params.items()}
         (dx,) = k.backward(params, cache, np.ones_like(y), grads)
         assert y.dtype == dx.dtype == np.float32
+
+
+GATED_ADDER = """
+model adder {{
+    input  pairs : sequence[2]
+    output sum   = pairs -> {layer} -> dense(units=1)
+}}
+task adding : regress {{
+    model = adder
+    data  = adding(length=100, samples=64)
+    batch = 16
+    steps = 3
+}}
+"""
+
+
+def _flow_ratio(layer: str) -> float:
+    """‖∂L_T/∂h_0‖ / ‖∂L_T/∂h_T‖ at initialisation, as `specc diagnose` measures it."""
+    from specc.diagnose.flow import gradient_flow
+    from specc.train.prepare import prepare
+
+    program = specc.loads(GATED_ADDER.format(layer=layer))
+    task = program.task()
+    prepared = prepare(task, None)
+    net = program.build(task.model, prepared.sizes, seed=0, dtype="float64")
+    flow = gradient_flow(net, prepared.batch(0, 0), task)
+    assert flow.length == 100
+    return flow.ratio
+
+
+def test_diagnose_shows_the_lstm_keeps_the_gradient_the_tanh_rnn_loses() -> None:
+    """Over 100 steps at initialisation, the lstm's forget gate (bias 1) keeps orders of
+    magnitude more of the last step's gradient at h_0 than a tanh rnn does."""
+    tanh = _flow_ratio("rnn(hidden=32, activation=tanh, return=last)")
+    lstm = _flow_ratio("lstm(hidden=32, return=last)")
+    lstm_forgetful = _flow_ratio("lstm(hidden=32, forget_bias=-3.0, return=last)")
+    assert lstm > 1e3 * tanh
+    assert lstm > 1e3 * lstm_forgetful  # the forget gate's bias is what carries it

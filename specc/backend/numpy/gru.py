@@ -15,7 +15,6 @@ import numpy as np
 from specc.backend.numpy.base import colsum
 from specc.backend.numpy.blas import gemm
 from specc.backend.numpy.gated import GatedKernel, scaled, stepper
-from specc.ir import ops
 
 
 class GRU(GatedKernel):
@@ -26,9 +25,6 @@ class GRU(GatedKernel):
     reads them, and a reversed run starts each row from zero at its true last
     token, as if the row had been run alone.
     """
-
-    def __init__(self, node: ops.Gru, sizes: Any = None, dtype: Any = np.float32) -> None:
-        super().__init__(node, sizes, dtype)
 
     def forward(self, params, state, xs, mask, train, rng, inplace=False):
         x = xs[0]
