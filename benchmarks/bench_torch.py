@@ -2,8 +2,12 @@
 
 The model (built in specc from spec text, copied weight for weight into torch):
 
-    embedding(32) -> rnn(tanh, hidden H) -> batchnorm -> leaky_relu(0.01)
+    embedding(32) -> CELL(hidden H) -> batchnorm -> leaky_relu(0.01)
         -> dense(vocab=65) -> softmax + cross-entropy
+
+where CELL is rnn(tanh) against torch.nn.RNN, lstm against torch.nn.LSTM, or gru
+against torch.nn.GRU (PyTorch's fused CPU cells), one row per cell and shape
+(``--cells``). The by-hand, matmul, scaling and sampling figures are the rnn's.
 
 For every thread count the script re-executes itself in a child process whose
 environment pins both libraries to that many threads (OPENBLAS_NUM_THREADS,
@@ -38,7 +42,8 @@ What is measured, per configuration (batch x seq_len x hidden):
   needs is allocated and counted inside it), against the activations backward
   must keep: the embedded inputs and hidden states of the rnn, the normalised
   batchnorm output, the dense layer's input and the logits, i.e.
-  B*T*(32 + 3H + 65) floats. "pool" is what specc keeps between steps to reuse.
+  B*T*(32 + 3H + 65) floats (the lstm and gru keep 9H: see `KEPT_PER_HIDDEN`).
+  "pool" is what specc keeps between steps to reuse.
 * memory, torch: bytes of the tensors autograd saves for backward (recorded
   with ``torch.autograd.graph.saved_tensors_hooks``, no profiler), and the
   growth of peak RSS over one step (Linux, after resetting the peak through
@@ -59,6 +64,7 @@ Usage:
     python benchmarks/bench_torch.py --quick         # smoke run (~1 min)
     python benchmarks/bench_torch.py --threads 1 --json out.json
     python benchmarks/bench_torch.py --configs 32x64x256 --no-extras
+    python benchmarks/bench_torch.py --cells lstm gru --no-extras   # the gated rows only
 
 Needs torch (specc's ``torch`` extra; ``pip install -e ".[bench]"`` brings it
 and MKL). With the ``mkl`` extra installed, specc makes its matrix products
@@ -89,13 +95,23 @@ model bench {
     input  chars : tokens
     output next  = chars
         -> embedding(dim=32)
-        -> rnn(hidden=%d, activation=tanh)
+        -> %s
         -> batchnorm
         -> leaky_relu(slope=0.01)
         -> dense(units=vocab)
         -> softmax
 }
 """
+CELLS = ("rnn", "lstm", "gru")
+#: Training and inference bars (specc / torch) per cell; the rnn's 1x25x100 bar is higher.
+BARS = {"rnn": (1.3, 4.0, 1.2), "lstm": (1.0, 3.0, 1.0), "gru": (1.0, 3.0, 1.0)}
+
+
+def layer(cell: str, h: int) -> str:
+    """The recurrent step of the benchmark model in spec text."""
+    return f"rnn(hidden={h}, activation=tanh)" if cell == "rnn" else f"{cell}(hidden={h})"
+
+
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -116,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-extras", action="store_true", help="skip scaling and sampling")
     ap.add_argument(
+        "--cells", nargs="+", choices=CELLS, default=list(CELLS), help="recurrent layers to time"
+    )
+    ap.add_argument(
         "--keep-blas-env",
         action="store_true",
         help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the children's environment",
@@ -125,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.child is not None:
         configs = [parse(c) for c in args.configs] if args.configs else CONFIGS
-        result = run_child(args.child, args.quick, configs, not args.no_extras)
+        result = run_child(args.child, args.quick, configs, not args.no_extras, args.cells)
         Path(args.child_out).write_text(json.dumps(result))
         return 0
 
@@ -145,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--child-out", str(out)] + (["--quick"] if args.quick else [])
             cmd += ["--configs", *args.configs] if args.configs else []
             cmd += ["--no-extras"] if args.no_extras else []
+            cmd += ["--cells", *args.cells]
             print(f"running with {n} thread(s)...", file=sys.stderr, flush=True)
             load_before = os.getloadavg()[0]
             subprocess.run(cmd, env=env, check=True)
@@ -181,7 +201,7 @@ def print_run(run: dict[str, Any]) -> None:
         print(f"   (cleared for this run: {', '.join(run['cleared_env'])})")
     cpu = n == 1  # with one thread, the thread's CPU time is all the work
     head = (
-        f"{'B x T x H':<12} {'specc train':>12} {'torch train':>12} {'ratio':>6}"
+        f"{'cell B x T x H':<17} {'specc train':>12} {'torch train':>12} {'ratio':>6}"
         + (f" {'(cpu)':>6}" if cpu else "")
         + f" {'cold':>6}"
         + f"   {'specc infer':>12} {'torch infer':>12} {'ratio':>6}"
@@ -191,7 +211,7 @@ def print_run(run: dict[str, Any]) -> None:
     print(head + "\n" + "-" * len(head))
     for c in run["configs"]:
         print(
-            f"{c['config']:<12} {c['specc_train_tok_s']:>12,.0f} {c['torch_train_tok_s']:>12,.0f}"
+            f"{label(c):<17} {c['specc_train_tok_s']:>12,.0f} {c['torch_train_tok_s']:>12,.0f}"
             f" {c['train_ratio']:>6.2f}"
             + (f" {c['train_ratio_cpu']:>6.2f}" if cpu else "")
             + f" {c['train_ratio_cold']:>6.2f}"
@@ -223,6 +243,8 @@ def print_run(run: dict[str, Any]) -> None:
         f" {'specc step product/torch':>25}"
     )
     for c in run["configs"]:
+        if "blas" not in c:
+            continue
         m = c["blas"]
         loop = m.get("step_product")
         print(
@@ -231,14 +253,14 @@ def print_run(run: dict[str, Any]) -> None:
         )
 
     print(
-        f"\n{'B x T x H':<12} {'specc peak MB':>13} {'floor MB':>9} {'peak/floor':>10}"
+        f"\n{'cell B x T x H':<17} {'specc peak MB':>13} {'floor MB':>9} {'peak/floor':>10}"
         f" {'pool MB':>8} {'torch saved MB':>15} {'torch dRSS MB':>14}"
     )
     for c in run["configs"]:
         m = c["memory"]
         rss = "n/a" if m["torch_rss_delta_mb"] is None else f"{m['torch_rss_delta_mb']:.1f}"
         print(
-            f"{c['config']:<12} {m['specc_peak_mb']:>13.2f} {m['floor_mb']:>9.2f}"
+            f"{label(c):<17} {m['specc_peak_mb']:>13.2f} {m['floor_mb']:>9.2f}"
             f" {m['peak_over_floor']:>10.2f} {m['specc_pool_mb']:>8.2f}"
             f" {m['torch_saved_mb']:>15.2f} {rss:>14}"
         )
@@ -254,9 +276,9 @@ def print_run(run: dict[str, Any]) -> None:
         rows = run["scaling"][axis]
         base, torch_base = rows[0]["us_per_token"], rows[0]["torch_us_per_token"]
         for r in rows:
-            label = f"{r['seq_len']} x {r['hidden']}"
+            shape = f"{r['seq_len']} x {r['hidden']}"
             print(
-                f"{label:<18} {r['ms_per_step']:>9.2f} {r['us_per_token']:>9.2f}"
+                f"{shape:<18} {r['ms_per_step']:>9.2f} {r['us_per_token']:>9.2f}"
                 f" {r['us_per_token'] / base:>19.2f} {r['torch_us_per_token']:>15.2f}"
                 f" {r['torch_us_per_token'] / torch_base:>9.2f}"
             )
@@ -271,17 +293,23 @@ def print_summary(runs: list[dict[str, Any]]) -> None:
     print("\n== bars")
     for run in runs:
         for c in run["configs"]:
-            want = 4.0 if c["config"] == "1x25x100" else 1.3
+            train_bar, small_bar, infer_bar = BARS[c.get("cell", "rnn")]
+            want = small_bar if c["config"] == "1x25x100" else train_bar
             ok_t = "met" if c["train_ratio"] >= want else "NOT met"
-            ok_i = "met" if c["infer_ratio"] >= 1.2 else "NOT met"
+            ok_i = "met" if c["infer_ratio"] >= infer_bar else "NOT met"
             print(
-                f"{run['threads']} thread(s) {c['config']:<11} train {c['train_ratio']:.2f}x "
+                f"{run['threads']} thread(s) {label(c):<16} train {c['train_ratio']:.2f}x "
                 f"(bar {want}x: {ok_t}; cold {c['train_ratio_cold']:.2f}x), "
-                f"infer {c['infer_ratio']:.2f}x (bar 1.2x: {ok_i})"
+                f"infer {c['infer_ratio']:.2f}x (bar {infer_bar}x: {ok_i})"
             )
 
 
 # ----- child: the measurements ---------------------------------------------------------
+
+
+def label(c: dict[str, Any]) -> str:
+    """A result row's name: its cell and its B x T x H."""
+    return f"{c.get('cell', 'rnn')} {c['config']}"
 
 
 def fmt(c: tuple[int, int, int]) -> str:
@@ -294,7 +322,11 @@ def parse(text: str) -> tuple[int, int, int]:
 
 
 def run_child(
-    threads: int, quick: bool, configs: list[tuple[int, int, int]], extras: bool
+    threads: int,
+    quick: bool,
+    configs: list[tuple[int, int, int]],
+    extras: bool,
+    cells: list[str] | tuple[str, ...] = CELLS,
 ) -> dict[str, Any]:
     import numpy as np
     import torch
@@ -304,9 +336,10 @@ def run_child(
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     results = []
-    for b, t, h in configs:
-        results.append(compare(b, t, h, quick))
-        print(f"  {b}x{t}x{h} done", file=sys.stderr, flush=True)
+    for cell in cells:
+        for b, t, h in configs:
+            results.append(compare(b, t, h, quick, cell))
+            print(f"  {cell} {b}x{t}x{h} done", file=sys.stderr, flush=True)
     return {
         "threads": threads,
         "numpy": np.__version__,
@@ -314,8 +347,8 @@ def run_child(
         "blas": blas_info(),
         "specc_products": blas.name(),
         "configs": results,
-        "scaling": scaling(quick) if extras else None,
-        "sampling": sampling(quick) if extras else None,
+        "scaling": scaling(quick) if extras and "rnn" in cells else None,
+        "sampling": sampling(quick) if extras and "rnn" in cells else None,
     }
 
 
@@ -332,22 +365,28 @@ def blas_info() -> str:
     )
 
 
-def build_pair(b: int, t: int, h: int, seed: int = 0):
-    """The specc network and a torch copy with the same weights, plus one batch of data."""
+def build_pair(b: int, t: int, h: int, seed: int = 0, cell: str = "rnn"):
+    """The specc network and a torch copy with the same weights, plus one batch of data.
+    Torch's two biases: the rnn's and lstm's one bias goes to b_ih (b_hh = 0); the gru
+    has both, as torch."""
     import numpy as np
     import torch
 
     import specc
 
-    net = specc.loads(SPEC % h).build("bench", sizes={"vocab": VOCAB}, seed=seed)
+    net = specc.loads(SPEC % layer(cell, h)).build("bench", sizes={"vocab": VOCAB}, seed=seed)
     p = {k: torch.from_numpy(v.copy()) for k, v in net.params.items()}
-    model = TorchModel(h)
+    model = TorchModel(h, cell)
     with torch.no_grad():
         model.emb.weight.copy_(p["embedding.E"])
-        model.rnn.weight_ih_l0.copy_(p["rnn.W_xh"].T)
-        model.rnn.weight_hh_l0.copy_(p["rnn.W_hh"].T)
-        model.rnn.bias_ih_l0.copy_(p["rnn.b"])
-        model.rnn.bias_hh_l0.zero_()
+        model.rnn.weight_ih_l0.copy_(p[f"{cell}.W_xh"].T)
+        model.rnn.weight_hh_l0.copy_(p[f"{cell}.W_hh"].T)
+        if cell == "gru":
+            model.rnn.bias_ih_l0.copy_(p["gru.b_xh"])
+            model.rnn.bias_hh_l0.copy_(p["gru.b_hh"])
+        else:
+            model.rnn.bias_ih_l0.copy_(p[f"{cell}.b"])
+            model.rnn.bias_hh_l0.zero_()
         model.bn.weight.copy_(p["batchnorm.gamma"])
         model.bn.bias.copy_(p["batchnorm.beta"])
         model.lin.weight.copy_(p["dense.W"].T)
@@ -358,7 +397,7 @@ def build_pair(b: int, t: int, h: int, seed: int = 0):
     return net, model, ids, targets
 
 
-def TorchModel(h: int):
+def TorchModel(h: int, cell: str = "rnn"):
     """The torch model, defined on first use so the parent process never imports torch."""
     import torch
     from torch import nn
@@ -368,7 +407,10 @@ def TorchModel(h: int):
         def __init__(self) -> None:
             super().__init__()
             self.emb = nn.Embedding(VOCAB, EMBED)
-            self.rnn = nn.RNN(EMBED, h, nonlinearity="tanh", batch_first=True)
+            if cell == "rnn":
+                self.rnn = nn.RNN(EMBED, h, nonlinearity="tanh", batch_first=True)
+            else:
+                self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](EMBED, h, batch_first=True)
             self.bn = nn.BatchNorm1d(h)
             self.lin = nn.Linear(h, VOCAB)
 
@@ -413,13 +455,13 @@ def training_steps(net, model, ids, targets) -> tuple[Callable[[], float], Calla
     return specc_step, torch_step
 
 
-def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
+def compare(b: int, t: int, h: int, quick: bool, cell: str = "rnn") -> dict[str, Any]:
     import numpy as np
     import numpy_by_hand  # beside this script
     import torch
     from torch.nn import functional as F
 
-    net, model, ids, targets = build_pair(b, t, h)
+    net, model, ids, targets = build_pair(b, t, h, cell=cell)
     specc_step, torch_step = training_steps(net, model, ids, targets)
     t_ids = torch.from_numpy(ids)
     inputs = {"chars": ids}
@@ -432,22 +474,31 @@ def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
         with torch.inference_mode():
             F.softmax(model(t_ids), dim=-1)
 
-    hand_step = numpy_by_hand.training_step(net.params, ids, targets)  # copies the weights
     torch_first = torch_step()  # first steps: identical weights and data
     loss_diff = abs(specc_step() - torch_first)
-    hand_loss_diff = abs(hand_step() - torch_first)
-    memory = measure_memory(net, model, specc_step, torch_step, b, t, h)
-    blas = blas_speed(b, t, h, quick)
+    memory = measure_memory(net, model, specc_step, torch_step, b, t, h, cell)
 
     budget = 3.0 if quick else 24.0  # seconds per configuration, all phases
     train = alternate_bursts(specc_step, torch_step, budget * 0.5)
     infer = alternate_bursts(specc_infer, torch_infer, budget * 0.4)
     cold = alternate(specc_step, torch_step, budget * 0.3)
-    hand = alternate_bursts(hand_step, torch_step, budget * 0.3)
-    hand_cold = alternate(hand_step, torch_step, budget * 0.2)
     ts, tt, si, ti = train.f, train.g, infer.f, infer.g
     tokens = b * t
+    extra: dict[str, Any] = {}
+    if cell == "rnn":  # numpy_by_hand.py and the matmul speeds are the rnn model's
+        hand_step = numpy_by_hand.training_step(net.params, ids, targets)  # copies weights
+        hand_loss_diff = abs(hand_step() - torch_first)
+        hand = alternate_bursts(hand_step, torch_step, budget * 0.3)
+        hand_cold = alternate(hand_step, torch_step, budget * 0.2)
+        extra = {
+            "hand_train_tok_s": tokens / hand.f,
+            "hand_train_ratio": hand.g / hand.f,
+            "hand_train_ratio_cold": hand_cold.g / hand_cold.f,
+            "hand_loss_diff": float(hand_loss_diff),
+            "blas": blas_speed(b, t, h, quick),
+        }
     return {
+        "cell": cell,
         "config": f"{b}x{t}x{h}",
         "batch": b,
         "seq_len": t,
@@ -473,12 +524,8 @@ def compare(b: int, t: int, h: int, quick: bool) -> dict[str, Any]:
         "torch_train_tok_s_cold": tokens / cold.g,
         "train_ratio_cold": cold.g / cold.f,
         "loss_diff": float(loss_diff),
-        "hand_train_tok_s": tokens / hand.f,
-        "hand_train_ratio": hand.g / hand.f,
-        "hand_train_ratio_cold": hand_cold.g / hand_cold.f,
-        "hand_loss_diff": float(hand_loss_diff),
         "memory": memory,
-        "blas": blas,
+        **extra,
         "float32": bool(net.flat_params.dtype == np.float32),
     }
 
@@ -617,7 +664,15 @@ def alternate_bursts(f, g, budget: float, burst_seconds: float = 0.05) -> Timing
     return Timing(times[0], times[1], cpus[0], cpus[1], bursts=(lengths[0], lengths[1]))
 
 
-def measure_memory(net, model, specc_step, torch_step, b: int, t: int, h: int) -> dict[str, Any]:
+#: Hidden-sized activations per token that backward must keep, by cell: the rnn's
+#: states, the normalised batchnorm output and the dense layer's input (3), plus the
+#: lstm's four gates, c_t and tanh(c_t), or the gru's three gates and h_{t-1}·W_hh.
+KEPT_PER_HIDDEN = {"rnn": 3, "lstm": 9, "gru": 9}
+
+
+def measure_memory(
+    net, model, specc_step, torch_step, b: int, t: int, h: int, cell: str = "rnn"
+) -> dict[str, Any]:
     import tracemalloc
 
     import torch
@@ -632,7 +687,7 @@ def measure_memory(net, model, specc_step, torch_step, b: int, t: int, h: int) -
     specc_step()
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    floor = b * t * (EMBED + 3 * h + VOCAB) * net.flat_params.dtype.itemsize
+    floor = b * t * (EMBED + KEPT_PER_HIDDEN[cell] * h + VOCAB) * net.flat_params.dtype.itemsize
 
     saved: dict[int, int] = {}
 
@@ -698,7 +753,7 @@ def sampling(quick: bool) -> dict[str, Any]:
     from specc.train.infer import generate
 
     vocab = Vocab(list(string.ascii_letters + string.digits + " .\n"))  # 65 characters
-    net = specc.loads(SPEC % 128).build("bench", sizes={"vocab": VOCAB}, seed=0)
+    net = specc.loads(SPEC % layer("rnn", 128)).build("bench", sizes={"vocab": VOCAB}, seed=0)
     n = 100 if quick else 400
     generate(net, vocab, prime="The ", n=10, seed=1)  # warm
     start = time.perf_counter()

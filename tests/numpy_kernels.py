@@ -94,3 +94,27 @@ def Concat() -> k.Concat:
 
 def Add() -> k.Add:
     return k.Add(_node(ops.Add, inputs=2))
+
+
+def LSTM(
+    hidden: int,
+    init: str = "default",
+    reverse: bool = False,
+    return_last: bool = False,
+    forget_bias: float = 1.0,
+) -> k.LSTM:
+    node = _node(
+        ops.Lstm, hidden=hidden, init=init, reverse=reverse, forget_bias=forget_bias,
+        return_="last" if return_last else "sequence",
+    )  # fmt: skip
+    return k.LSTM(node)
+
+
+def GRU(
+    hidden: int, init: str = "default", reverse: bool = False, return_last: bool = False
+) -> k.GRU:
+    node = _node(
+        ops.Gru, hidden=hidden, init=init, reverse=reverse,
+        return_="last" if return_last else "sequence",
+    )  # fmt: skip
+    return k.GRU(node)

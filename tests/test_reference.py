@@ -1,6 +1,7 @@
 """The fast backend against the reference backend, number for number (float64, 1e-10).
 
-Random graphs mix every op and option: each rnn activation and init, reverse,
+Random graphs mix every op and option: rnn, lstm and gru layers, each rnn
+activation and every init, reverse,
 return=last, batchnorm with and without its affine parameters, dropout, branches
 joined by concat and add, token, sequence and vector inputs, and padded batches.
 Both backends start from the same weights (the ops initialise them); each
@@ -34,13 +35,20 @@ def rel_err(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _rnn(rng: random.Random, hidden: int, last: bool = False) -> str:
-    args = [f"hidden={hidden}", f"activation={rng.choice(ACTIVATIONS)}"]
-    args.append(f"init={rng.choice(INITS)}")
+    """A recurrent layer: an rnn half the time, else an lstm or a gru."""
+    op = rng.choice(["rnn", "rnn", "lstm", "gru"])
+    args = [f"hidden={hidden}"]
+    if op == "rnn":
+        args += [f"activation={rng.choice(ACTIVATIONS)}", f"init={rng.choice(INITS)}"]
+    else:
+        args.append(f"init={rng.choice(INITS[:3])}")
+    if op == "lstm" and rng.random() < 0.5:
+        args.append(f"forget_bias={rng.choice(['0.0', '2.0'])}")
     if rng.random() < 0.5:
         args.append("reverse=true")
     if last:
         args.append("return=last")
-    return f"rnn({', '.join(args)})"
+    return f"{op}({', '.join(args)})"
 
 
 def _elementwise(rng: random.Random) -> str:

@@ -21,7 +21,8 @@ def test_study_specs_check_and_quick_run_writes_the_table(tmp_path, capsys):
     assert "cores" in text and "minutes" in text
     for problem in ("adding", "copy"):
         assert f"## {problem}" in text
-    for variant in ("sigmoid", "tanh", "relu_identity", "leaky_identity", "tanh_batchnorm"):
+    rnns = ("sigmoid", "tanh", "relu_identity", "leaky_identity", "tanh_batchnorm")
+    for variant in (*rnns, "lstm", "gru"):
         assert f"| {variant} |" in text
     assert "× baseline" in text
 

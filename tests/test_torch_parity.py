@@ -12,7 +12,7 @@ import pytest
 
 from specc.backend.numpy.kernels import softmax_cross_entropy
 
-from numpy_kernels import RNN, BatchNorm, Dense, Embedding, LeakyReLU
+from numpy_kernels import GRU, LSTM, RNN, BatchNorm, Dense, Embedding, LeakyReLU
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -212,3 +212,144 @@ def test_gelu_matches_torch_tanh_gelu() -> None:
         close(y, ty.detach())
         (dx,) = kernel.backward({}, cache, dy, {})
         close(dx, tx.grad)
+
+
+# ---------------------------------------------------------------- lstm and gru
+
+
+def set_gated_weights(t_mod, cell: str, params: dict[str, np.ndarray], suffix: str = "") -> None:
+    """Torch keeps (gates·H, in) weights and two biases. Our lstm has one bias, which
+    is torch's b_ih + b_hh (here b_ih = ours, b_hh = 0); our gru keeps both, as torch."""
+    with torch.no_grad():
+        getattr(t_mod, f"weight_ih_l0{suffix}").copy_(t64(params["W_xh"].T))
+        getattr(t_mod, f"weight_hh_l0{suffix}").copy_(t64(params["W_hh"].T))
+        b_ih, b_hh = (params["b"], 0 * params["b"]) if cell == "lstm" else (
+            params["b_xh"], params["b_hh"])  # fmt: skip
+        getattr(t_mod, f"bias_ih_l0{suffix}").copy_(t64(b_ih))
+        getattr(t_mod, f"bias_hh_l0{suffix}").copy_(t64(b_hh))
+
+
+def check_gated_grads(grads, t_mod, cell: str, suffix: str = "") -> None:
+    close(grads["W_xh"], getattr(t_mod, f"weight_ih_l0{suffix}").grad.T)
+    close(grads["W_hh"], getattr(t_mod, f"weight_hh_l0{suffix}").grad.T)
+    if cell == "lstm":  # b_ih + b_hh: each torch bias has our bias's gradient
+        close(grads["b"], getattr(t_mod, f"bias_ih_l0{suffix}").grad)
+        close(grads["b"], getattr(t_mod, f"bias_hh_l0{suffix}").grad)
+    else:
+        close(grads["b_xh"], getattr(t_mod, f"bias_ih_l0{suffix}").grad)
+        close(grads["b_hh"], getattr(t_mod, f"bias_hh_l0{suffix}").grad)
+
+
+GATED = {"lstm": (LSTM, "LSTM"), "gru": (GRU, "GRU")}
+
+
+def _random_biases(params: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    for name in params:
+        if name.startswith("b"):
+            params[name] = 0.3 * rng.standard_normal(params[name].shape)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_chain_matches_torch(cell: str, reverse: bool) -> None:
+    """embedding -> lstm|gru -> dense -> cross-entropy: every value, the loss and every
+    gradient equal torch's, forwards and reversed."""
+    b_sz, t_len, vocab, emb_dim, hid, classes = 4, 6, 11, 5, 7, 3
+    rng = np.random.default_rng(2)
+    ids = rng.integers(0, vocab, size=(b_sz, t_len))
+    targets = rng.integers(0, classes, size=(b_sz, t_len))
+    make, torch_name = GATED[cell]
+    emb, layer, dense = Embedding(vocab, emb_dim), make(hid, reverse=reverse), Dense(classes)
+    p_emb = emb.init_params([()], rng, np.float64)
+    p_cell = layer.init_params([(emb_dim,)], rng, np.float64)
+    _random_biases(p_cell, rng)
+    p_dense = dense.init_params([(hid,)], rng, np.float64)
+
+    e, c_emb = emb.forward(p_emb, {}, [ids], None, True, rng)
+    h, c_cell = layer.forward(p_cell, {}, [e], None, True, rng)
+    logits, c_dense = dense.forward(p_dense, {}, [h], None, True, rng)
+    loss, dlogits = softmax_cross_entropy(logits, targets)
+    g_emb, g_cell, g_dense = map(zero_grads, (p_emb, p_cell, p_dense))
+    (dh,) = dense.backward(p_dense, c_dense, dlogits, g_dense)
+    (de,) = layer.backward(p_cell, c_cell, dh, g_cell)
+    emb.backward(p_emb, c_emb, de, g_emb)
+
+    t_emb = torch.nn.Embedding(vocab, emb_dim, dtype=torch.float64)
+    t_cell = getattr(torch.nn, torch_name)(emb_dim, hid, batch_first=True, dtype=torch.float64)
+    t_lin = torch.nn.Linear(hid, classes, dtype=torch.float64)
+    with torch.no_grad():
+        t_emb.weight.copy_(t64(p_emb["E"]))
+        t_lin.weight.copy_(t64(p_dense["W"].T))
+        t_lin.bias.copy_(t64(p_dense["b"]))
+    set_gated_weights(t_cell, cell, p_cell)
+    te = t_emb(torch.tensor(ids))
+    th, _ = t_cell(te.flip(1) if reverse else te)
+    if reverse:
+        th = th.flip(1)
+    tlogits = t_lin(th)
+    tloss = F.cross_entropy(tlogits.reshape(-1, classes), torch.tensor(targets).reshape(-1))
+    tloss.backward()
+
+    close(h, th)
+    close(logits, tlogits)
+    assert abs(loss - tloss.item()) < 1e-10
+    close(g_emb["E"], t_emb.weight.grad)
+    check_gated_grads(g_cell, t_cell, cell)
+    close(g_dense["W"], t_lin.weight.grad.T)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_masked_gated_matches_packed_bidirectional_torch(cell: str) -> None:
+    """Masked forward and reversed layers, with every state and with return=last, equal
+    the two halves of a packed bidirectional torch layer and its final states h_n."""
+    b_sz, t_len, n_in, hid = 4, 7, 3, 5
+    lengths = [7, 4, 1, 5]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((b_sz, t_len, n_in))
+    mask = (np.arange(t_len)[None, :] < np.array(lengths)[:, None]).astype(np.float64)
+    make, torch_name = GATED[cell]
+    fwd, bwd = make(hid), make(hid, reverse=True)
+    fwd_last, bwd_last = make(hid, return_last=True), make(hid, reverse=True, return_last=True)
+    p_f = fwd.init_params([(n_in,)], rng, np.float64)
+    p_b = bwd.init_params([(n_in,)], rng, np.float64)
+    _random_biases(p_f, rng)
+    _random_biases(p_b, rng)
+    g_out = rng.standard_normal((b_sz, t_len, 2 * hid)) * mask[:, :, None]
+    g_last = rng.standard_normal((2, b_sz, hid))
+
+    grads_f, grads_b = zero_grads(p_f), zero_grads(p_b)
+    dx = np.zeros_like(x)
+    outs = []
+    for kernel, params, grads, g in (
+        (fwd, p_f, grads_f, g_out[:, :, :hid]),
+        (bwd, p_b, grads_b, g_out[:, :, hid:]),
+        (fwd_last, p_f, grads_f, g_last[0]),
+        (bwd_last, p_b, grads_b, g_last[1]),
+    ):
+        y, cache = kernel.forward(params, {}, [x], mask, True, rng)
+        outs.append(y)
+        dx += kernel.backward(params, cache, g, grads)[0]
+
+    t_mod = getattr(torch.nn, torch_name)(
+        n_in, hid, batch_first=True, bidirectional=True, dtype=torch.float64
+    )
+    set_gated_weights(t_mod, cell, p_f)
+    set_gated_weights(t_mod, cell, p_b, "_reverse")
+    tx = t64(x).requires_grad_(True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        tx, torch.tensor(lengths), batch_first=True, enforce_sorted=False
+    )
+    t_packed_out, t_state = t_mod(packed)
+    t_hn = t_state[0] if cell == "lstm" else t_state
+    t_out, _ = torch.nn.utils.rnn.pad_packed_sequence(
+        t_packed_out, batch_first=True, total_length=t_len
+    )
+    ((t_out * t64(g_out)).sum() + (t_hn * t64(g_last)).sum()).backward()
+
+    close(outs[0], t_out[:, :, :hid])  # padded positions are zero in both
+    close(outs[1], t_out[:, :, hid:])
+    close(outs[2], t_hn[0])
+    close(outs[3], t_hn[1])
+    close(dx, tx.grad)
+    check_gated_grads(grads_f, t_mod, cell)
+    check_gated_grads(grads_b, t_mod, cell, "_reverse")

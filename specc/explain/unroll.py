@@ -6,6 +6,10 @@ h_0 = 0 ─W_hh→ h_1 ─W_hh→ h_2 ─W_hh→ h_3
      ↑ W_xh       ↑ W_xh       ↑ W_xh
     x_1          x_2          x_3
 
+An lstm also carries its cell state c_t, drawn under h_t and linked through
+the forget gate (c_t = f⊙c_{t-1} + i⊙g, h_t = o⊙tanh(c_t)); its weights hold
+the four gates side by side. A gru is drawn like an rnn, with its three gates.
+
 `reverse=true` links the states right to left and starts from the zero state
 at the right end (h_{N+1} = 0, matching its equation h_t = f(.. h_{t+1} ..));
 `return=last` draws only the output the rnn returns. When N steps do not fit,
@@ -14,13 +18,17 @@ the first steps, `…`, and the last step are shown.
 
 from __future__ import annotations
 
-from specc.ir.ops import Rnn
+from specc.ir.ops import NodeBase
 from specc.ir.spec import Model
 
 WIDTH = 80
 FORWARD_LINK = " ─W_hh→ "
 BACKWARD_LINK = " ←W_hh─ "
 ELLIPSIS = "…"
+#: The lstm's cell-state links, as wide as the hidden-state links they sit under.
+CELL_FORWARD = " ──f⊙─→ "
+CELL_BACKWARD = " ←─f⊙── "
+GATES = {"lstm": 4, "gru": 3}
 
 
 def _steps_shown(n: int, keep: int) -> list[int | None]:
@@ -30,9 +38,9 @@ def _steps_shown(n: int, keep: int) -> list[int | None]:
     return [*range(1, keep - 1), None, n]
 
 
-def _draw(node: Rnn, steps: list[int | None], n: int) -> list[str]:
-    reverse = node.reverse
-    last_only = node.return_ == "last"
+def _draw(node: NodeBase, steps: list[int | None], n: int) -> list[str]:
+    reverse = node.reverse  # type: ignore[attr-defined]
+    last_only = node.return_ == "last"  # type: ignore[attr-defined]
     labels = [f"h_{t}" if t is not None else ELLIPSIS for t in steps]
     zero = f"h_{n + 1} = 0" if reverse else "h_0 = 0"
     middle = "" if reverse else zero
@@ -67,7 +75,12 @@ def _draw(node: Rnn, steps: list[int | None], n: int) -> list[str]:
     for t, c in pairs:
         if t is not None:
             up_x_line = up_x_line.ljust(c) + "↑ W_xh"
-    return [row(ys), row(up_y), middle, up_x_line, row(xs)]
+    if node.op != "lstm":  # type: ignore[attr-defined]
+        return [row(ys), row(up_y), middle, up_x_line, row(xs)]
+    cells = middle.replace("h_", "c_").replace(FORWARD_LINK, CELL_FORWARD)
+    cells = cells.replace(BACKWARD_LINK, CELL_BACKWARD)
+    both = row([(c, "↕") for t, c in pairs if t is not None])
+    return [row(ys), row(up_y), middle, both, cells, up_x_line, row(xs)]
 
 
 def _factor(dim: object) -> str:
@@ -75,8 +88,8 @@ def _factor(dim: object) -> str:
     return f"({text})" if " " in text else text
 
 
-def unroll_lines(model: Model, node: Rnn, n: int, width: int = WIDTH) -> list[str]:
-    """The picture of one rnn node unrolled over n steps, every line ≤ width."""
+def unroll_lines(model: Model, node: NodeBase, n: int, width: int = WIDTH) -> list[str]:
+    """The picture of one recurrent node unrolled over n steps, every line ≤ width."""
     if n < 1:
         raise ValueError("n must be at least 1")
     keep = min(n, width // len(FORWARD_LINK))
@@ -86,19 +99,28 @@ def unroll_lines(model: Model, node: Rnn, n: int, width: int = WIDTH) -> list[st
             break
         keep -= 1
     x = model.shape_of(node.inputs[0])
-    h = node.hidden
+    h = node.hidden  # type: ignore[attr-defined]
+    reverse = node.reverse  # type: ignore[attr-defined]
+    gates = GATES.get(node.op, 1)  # type: ignore[attr-defined]
     sx = x.feature
-    order = f"t = {n} … 1" if node.reverse else f"t = 1 … {n}"
+    order = f"t = {n} … 1" if reverse else f"t = 1 … {n}"
     nx, nh = _factor(sx), _factor(h)
+    wide = nh if gates == 1 else f"{gates}·{nh}"
+    start = n + 1 if reverse else 0
     notes = [
         f"x_t: input at step t, {sx} features (from '{node.inputs[0]}')",
-        f"h_t: hidden state, {h} features; h_{n + 1 if node.reverse else 0} = 0; runs {order}",
-        f"W_xh: input → hidden, {nx}×{nh}",
-        f"W_hh: hidden → hidden, {nh}×{nh}",
-        "the same W_xh, W_hh and b at every step",
+        f"h_t: hidden state, {h} features; h_{start} = 0; runs {order}",
     ]
-    if node.return_ == "last":
-        step = 1 if node.reverse else n
+    if node.op == "lstm":  # type: ignore[attr-defined]
+        notes.append(f"c_t: cell state, {h} features; c_{start} = 0; c_t = f⊙c_prev + i⊙g")
+    names = "W_xh, W_hh and b" if node.op != "gru" else "W_xh, W_hh, b_xh and b_hh"  # type: ignore[attr-defined]
+    notes += [
+        f"W_xh: input → {'hidden' if gates == 1 else 'gates'}, {nx}×{wide}",
+        f"W_hh: hidden → {'hidden' if gates == 1 else 'gates'}, {nh}×{wide}",
+        f"the same {names} at every step",
+    ]
+    if node.return_ == "last":  # type: ignore[attr-defined]
+        step = 1 if reverse else n
         notes.append(f"return=last: y = h_{step}, the last state computed, shape (B, {h})")
     else:
         notes.append(f"y_t = h_t: the output is every hidden state, shape (B, T, {h})")

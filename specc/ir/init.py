@@ -80,3 +80,33 @@ def linear_params(
     if bias:
         params["b"] = uniform(rng, (units,), bound, dtype)
     return params
+
+
+def gated_params(
+    init: str, n_in: int, hidden: int, gates: int, rng: np.random.Generator, dtype: Any
+) -> dict[str, np.ndarray]:
+    """``W_xh`` (n_in, gates·hidden) and ``W_hh`` (hidden, gates·hidden) of a gated cell
+    (lstm: 4 gates, gru: 3) under one of its inits; the biases are the op's business.
+
+    Each gate's block is drawn as its own matrix, so `xavier` takes the fan of one
+    gate (not of all of them together) and `orthogonal` makes every gate's
+    hidden → hidden block orthogonal, as the rnn's inits do for its one block.
+    """
+    blocks_x, blocks_h = [], []
+    for _ in range(gates):
+        if init == "default":  # PyTorch's U(±1/sqrt(H)), as for the rnn
+            bound = 1.0 / math.sqrt(hidden)
+            blocks_x.append(uniform(rng, (n_in, hidden), bound, dtype))
+            blocks_h.append(uniform(rng, (hidden, hidden), bound, dtype))
+        elif init in ("xavier", "orthogonal"):
+            blocks_x.append(glorot_uniform(rng, n_in, hidden, dtype))
+            if init == "xavier":
+                blocks_h.append(glorot_uniform(rng, hidden, hidden, dtype))
+            else:
+                blocks_h.append(orthogonal(rng, hidden, dtype))
+        else:
+            raise ValueError(f"unknown gated-cell init {init!r}")
+    return {
+        "W_xh": np.ascontiguousarray(np.concatenate(blocks_x, axis=1)),
+        "W_hh": np.ascontiguousarray(np.concatenate(blocks_h, axis=1)),
+    }

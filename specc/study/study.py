@@ -137,7 +137,9 @@ def markdown(rows: list[Row], seconds: float, command: str) -> str:
     out += [
         "Read with `specc diagnose`: at initialisation the gradient of the last step's loss "
         "with respect to early hidden states shrinks geometrically for the sigmoid and tanh "
-        "layers, while an identity-initialised rectified layer keeps it (see README).",
+        "layers, while an identity-initialised rectified layer keeps it (see README); the "
+        "lstm's forget gate (initialised near 1 by `forget_bias`) and the gru's update gate "
+        "carry it through their additive state.",
         "",
     ]
     return "\n".join(out)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from specc.backend.numpy.activations import Gelu, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from specc.backend.numpy.base import Kernel
 from specc.backend.numpy.embedding import Embedding, OneHot
+from specc.backend.numpy.gru import GRU
 from specc.backend.numpy.layers import Add, Concat, Dense, Dropout
 from specc.backend.numpy.losses import mse, softmax_cross_entropy
+from specc.backend.numpy.lstm import LSTM
 from specc.backend.numpy.norm import BatchNorm
 from specc.backend.numpy.rnn import RNN
 
@@ -29,6 +31,8 @@ KERNELS: dict[str, type[Kernel]] = {
     "embedding": Embedding,
     "one_hot": OneHot,
     "rnn": RNN,
+    "lstm": LSTM,
+    "gru": GRU,
     "batchnorm": BatchNorm,
     "leaky_relu": LeakyReLU,
     "relu": ReLU,
@@ -44,7 +48,9 @@ KERNELS: dict[str, type[Kernel]] = {
 }
 
 __all__ = [
+    "GRU",
     "KERNELS",
+    "LSTM",
     "RNN",
     "Add",
     "BatchNorm",

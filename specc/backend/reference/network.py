@@ -15,12 +15,14 @@ import numpy as np
 
 from specc.backend.graph import Loss
 from specc.backend.graph import Network as GraphNetwork
-from specc.backend.reference import batchnorm, elementwise, layers, losses, rnn
+from specc.backend.reference import batchnorm, elementwise, gated, layers, losses, rnn
 
 KERNELS: dict[str, type] = {
     "embedding": layers.Embedding,
     "one_hot": layers.OneHot,
     "rnn": rnn.Rnn,
+    "lstm": gated.Lstm,
+    "gru": gated.Gru,
     "batchnorm": batchnorm.BatchNorm,
     "leaky_relu": elementwise.LeakyRelu,
     "relu": elementwise.Relu,

@@ -8,7 +8,7 @@ A mismatch is reported at the step that cannot take its input.
 from __future__ import annotations
 
 from specc.errors import Diagnostics
-from specc.ir.ops import SIZE_FIELDS, SIZE_SYMBOLS, NodeBase, Rnn, Shape, ShapeError
+from specc.ir.ops import SIZE_FIELDS, SIZE_SYMBOLS, NodeBase, Shape, ShapeError
 from specc.ir.spec import Input, Model, Task
 
 
@@ -164,25 +164,25 @@ def _time_axis_help(kind: str, want: tuple, out: Shape, model: Model, out_name: 
     deciding = [n for n in _last_rnns(model, out_name) if (n.return_ == "last") == needs_time]
     if not deciding:
         return None
-    where = " and ".join(f"rnn '{n.name}' (line {n.span.line})" for n in deciding)
+    where = " and ".join(f"{n.op} '{n.name}' (line {n.span.line})" for n in deciding)
     if needs_time:
         return f"a {kind} task needs an output per step; remove return=last from {where}"
     return f"a {kind} task needs one output per sequence; add return=last to {where}"
 
 
-def _last_rnns(model: Model, name: str) -> list[Rnn]:
-    """The rnns nearest to `name` on each path back to the inputs: the ones whose
-    `return` decides whether `name` has a time axis."""
+def _last_rnns(model: Model, name: str) -> list[NodeBase]:
+    """The recurrent layers (rnn, lstm, gru) nearest to `name` on each path back to the
+    inputs: the ones whose `return` decides whether `name` has a time axis."""
     by_name = {n.name: n for n in model.nodes}
     seen: set[str] = set()
-    found: list[Rnn] = []
+    found: list[NodeBase] = []
     queue = [name]
     while queue:
         node = by_name.get(queue.pop(0))
         if node is None or node.name in seen:  # model inputs are not nodes
             continue
         seen.add(node.name)
-        if isinstance(node, Rnn):
+        if node.recurrent:
             found.append(node)
         else:
             queue.extend(node.inputs)

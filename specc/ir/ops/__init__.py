@@ -34,13 +34,15 @@ from specc.ir.ops.elementwise import Dropout, Gelu, LeakyRelu, Relu, Sigmoid, So
 from specc.ir.ops.layers import Add, Concat, Dense, Identity
 from specc.ir.ops.lookup import Embedding, OneHot
 from specc.ir.ops.norm import BatchNorm
-from specc.ir.ops.recurrent import Rnn
+from specc.ir.ops.recurrent import Gru, Lstm, Rnn
 
 Node = Annotated[
     Union[  # noqa: UP007 - a Union keeps the discriminator readable
         Embedding,
         OneHot,
         Rnn,
+        Lstm,
+        Gru,
         BatchNorm,
         LeakyRelu,
         Relu,
@@ -85,6 +87,6 @@ RNN_INITS: tuple[str, ...] = get_args(Rnn.model_fields["init"].annotation)
 __all__ = [
     "OP_CLASSES", "RNN_ACTIVATIONS", "RNN_INITS", "SIZE_FIELDS", "SIZE_SYMBOLS", "USER_OPS",
     "Activation", "Add", "BatchNorm", "Concat", "Cost", "Dense", "Dim", "Dropout", "Embedding",
-    "Gelu", "Identity", "LeakyRelu", "Node", "NodeBase", "OneHot", "Relu", "Rnn", "Shape",
-    "ShapeError", "Shapes", "Sigmoid", "Size", "SizeSymbol", "Softmax", "Tanh",
+    "Gelu", "Gru", "Identity", "LeakyRelu", "Lstm", "Node", "NodeBase", "OneHot", "Relu", "Rnn",
+    "Shape", "ShapeError", "Shapes", "Sigmoid", "Size", "SizeSymbol", "Softmax", "Tanh",
 ]  # fmt: skip

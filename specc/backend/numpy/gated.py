@@ -1,0 +1,183 @@
+"""What the fast lstm and gru kernels share: the time-major layout, masks, outputs,
+the step products, and the products over all steps once BPTT is done.
+
+The layout is the rnn's (see specc.backend.numpy.rnn): inside, everything is
+time-major and in processing order (a reversed layer flips time once on the
+way in and once on the way out). One product ``[x_t | 1] @ [W_xh; b]`` makes
+every step's input projection and bias at once, straight into the buffer
+where each step's gates live; a step then adds ``h_{t-1} @ W_hh`` there with
+one product (`step_product`, MKL where installed) and computes its gates in
+place on that buffer's contiguous rows. No step allocates.
+
+Sigmoid gates are computed as ``σ(a) = (1 + tanh(a/2))/2``: their columns of
+the weights are halved once per forward (`scaled`), so one ``tanh`` call
+covers every gate of a step, tanh-gates included, and two calls finish the
+sigmoids. Backward reads derivatives off the gates themselves and multiplies
+by the weights as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from specc.backend.numpy.base import BLOCK_SIZE, Kernel
+from specc.backend.numpy.blas import gemm, row_addresses, step_product
+from specc.ir.ops import NodeBase
+
+#: One step's product: ``dst[j] (+)= src[i] @ W`` (see `stepper`).
+Step = Callable[[int, int], None]
+
+
+def stepper(w: np.ndarray, src: np.ndarray, dst: np.ndarray, accumulate: bool) -> Step:
+    """``step(i, j)`` computes ``dst[j] = src[i] @ w`` (``+=`` with ``accumulate``) for
+    the C-ordered stacks of row blocks ``src`` and ``dst``: MKL through `step_product`
+    where it gains, numpy's ``dot`` (into a scratch block, then an add) otherwise."""
+    product = step_product(w, src.shape[1], accumulate=accumulate)
+    if product is not None:
+        src_at, dst_at = row_addresses(src), row_addresses(dst)
+        return lambda i, j: product(src_at[i], dst_at[j])
+    dot, add = np.dot, np.add
+    if not accumulate:
+        return lambda i, j: dot(src[i], w, dst[j])
+    scratch = np.empty(dst.shape[1:], dst.dtype)
+
+    def step(i: int, j: int) -> None:
+        dot(src[i], w, scratch)
+        add(dst[j], scratch, dst[j])
+
+    return step
+
+
+def scaled(w: np.ndarray, sigmoid_cols: slice, dt: Any, order: np.ndarray | None) -> np.ndarray:
+    """``w`` with its columns put in ``order`` and the sigmoid gates' halved (see the
+    module's docstring), C-ordered in ``dt``: what the forward loop multiplies by."""
+    out = np.array(w if order is None else w[:, order], dtype=dt, order="C")
+    out[:, sigmoid_cols] *= 0.5
+    return out
+
+
+class GatedKernel(Kernel):
+    """The common part of `LSTM` and `GRU`: their cells fill in ``forward``/``backward``.
+
+    Observing: while ``watch`` is set (see `Network.backward`), every backward
+    hands it dL/dh_t, the whole gradient at each hidden state (what arrives
+    through time included), as (B, T, H) in the original time order, zero at
+    padded steps.
+    """
+
+    watch: Callable[[np.ndarray], None] | None = None
+    #: Flush a carried gradient to zero once every value is below this many times the
+    #: dtype's smallest normal number: subnormal arithmetic costs a hundredfold.
+    FLUSH = 1e6
+
+    def __init__(self, node: NodeBase, sizes: Any = None, dtype: Any = np.float32) -> None:
+        super().__init__(node, sizes, dtype)
+        self.hidden = int(node.hidden)  # type: ignore[attr-defined]
+        self.reverse = bool(node.reverse)  # type: ignore[attr-defined]
+        self.return_last = node.return_ == "last"  # type: ignore[attr-defined]
+
+    @property
+    def fresh_output(self) -> bool:
+        # The full-sequence forward output is a view into the cached states.
+        return self.reverse or self.return_last
+
+    # ----- forward ----------------------------------------------------------------
+
+    def _inputs(
+        self, x: np.ndarray, mask: np.ndarray | None, dt: Any, inplace: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``xz[t] = [x_t | 1]`` (T, B, N+1) in processing order, and the mask as
+        (T, B, 1) in the same order (or None)."""
+        if x.ndim != 3:
+            raise ValueError(f"{self.node.op} expects (batch, time, features), got {x.shape}")
+        b_sz, t_len, n_in = x.shape
+        xz = self._empty((t_len, b_sz, n_in + 1), dt)
+        xt = x.transpose(1, 0, 2)
+        xz[:, :, :n_in] = xt[::-1] if self.reverse else xt
+        xz[:, :, n_in] = 1
+        if inplace:
+            self._recycle(x)  # copied into xz; nothing else reads it
+        if mask is None:
+            return xz, None
+        if mask.shape != (b_sz, t_len):
+            raise ValueError(f"mask shape {mask.shape} does not match input {x.shape[:2]}")
+        mt = mask.T.astype(dt)
+        return xz, np.ascontiguousarray(mt[::-1] if self.reverse else mt)[:, :, None]
+
+    def _projection(self, xz: np.ndarray, w_in: np.ndarray) -> np.ndarray:
+        """Every step's input projection and bias, (T, B, G) in processing order."""
+        t_len, b_sz, k = xz.shape
+        out = self._empty((t_len, b_sz, w_in.shape[1]), xz.dtype)
+        gemm(xz.reshape(t_len * b_sz, k), w_in, out.reshape(t_len * b_sz, -1))
+        return out
+
+    def _outputs(
+        self, hs: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The layer's output from the states ``hs`` (T, B, H) in processing order, and
+        with return=last the processing step each row returns."""
+        t_len, b_sz, hid = hs.shape
+        if self.return_last:
+            if mask is None or self.reverse:
+                last = np.full(b_sz, t_len - 1, dtype=np.intp)
+            else:
+                last = np.maximum(mask.sum(axis=1).astype(np.intp) - 1, 0)
+            return hs[last, np.arange(b_sz)], last
+        if self.reverse:
+            yt = self._empty((t_len, b_sz, hid), hs.dtype)
+            np.copyto(yt, hs[::-1])
+            return yt.transpose(1, 0, 2), None  # time-major, see `token_rows`
+        return hs.transpose(1, 0, 2), None  # a time-major view into the states
+
+    # ----- backward ---------------------------------------------------------------
+
+    def _upstream(
+        self, dy: np.ndarray, last: np.ndarray | None, t_len: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """dL/dh_t from above (T, B, H) in processing order, and the buffer made for it
+        with return=last (to recycle)."""
+        if last is None:
+            dhs = dy.transpose(1, 0, 2)
+            return (dhs[::-1] if self.reverse else dhs), None
+        b_sz = dy.shape[0]
+        zeros = self._empty((t_len, b_sz, self.hidden), dy.dtype)
+        zeros.fill(0)
+        zeros[last, np.arange(b_sz)] = dy
+        return zeros, zeros
+
+    def _span(self, b_sz: int, width: int) -> int:
+        """Steps per block of coefficients made ahead of the BPTT loop: a block stays
+        in cache until the loop reads it."""
+        return max(1, BLOCK_SIZE // max(b_sz * width, 1))
+
+    def _input_grad(self, g: np.ndarray, w_x: np.ndarray) -> np.ndarray:
+        """dL/dx (B, T, N), time-major, from the gates' gradients ``g`` (T, B, G) and the
+        input weights ``w_x`` (N, G) in the same column order."""
+        t_len, b_sz, width = g.shape
+        n_in = w_x.shape[0]
+        dxt = self._empty((t_len, b_sz, n_in), g.dtype)
+        gemm(g.reshape(-1, width), w_x, dxt.reshape(-1, n_in), trans_b=True)
+        if self.reverse:
+            flipped = self._empty((t_len, b_sz, n_in), g.dtype)
+            np.copyto(flipped, dxt[::-1])
+            self._recycle(dxt)
+            dxt = flipped
+        return dxt.transpose(1, 0, 2)  # a time-major (B, T, N) view, see `token_rows`
+
+    def _hand_to_watch(self, dh: np.ndarray, m: np.ndarray | None) -> None:
+        """Give `watch` dL/dh_t (T, B, H, processing order) as (B, T, H) in time order."""
+        if self.watch is None:
+            return
+        out = dh * m if m is not None else dh.copy()
+        if self.reverse:
+            out = out[::-1]
+        self.watch(np.ascontiguousarray(out.transpose(1, 0, 2)))
+
+    def _flush(self, *carries: np.ndarray) -> None:
+        """Zero carried gradients that have sunk into subnormal numbers (see `FLUSH`)."""
+        for c in carries:
+            if not np.abs(c).max() > float(np.finfo(c.dtype).tiny) * self.FLUSH:
+                c.fill(0)

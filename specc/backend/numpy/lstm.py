@@ -1,0 +1,166 @@
+"""The long short-term memory layer, fast: PyTorch's lstm with hand-written BPTT.
+
+Inside, the gates of a step sit in the order o, i, f, g (PyTorch's i, f, g, o
+with o moved first): then the three sigmoid gates are one contiguous block for
+the forward pass, and the three gates whose gradient is a multiple of dL/dc_t
+(i, f, g) one block for backward, each handled by a single call per step.
+The weights and their gradients keep PyTorch's order; the permutation is
+applied once per forward and once per backward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from specc.backend.numpy.blas import gemm
+from specc.backend.numpy.gated import GatedKernel, scaled, stepper
+from specc.ir import ops
+
+
+def internal_order(hidden: int) -> np.ndarray:
+    """Columns of PyTorch's (i, f, g, o) blocks in the kernel's order (o, i, f, g)."""
+    return np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in (3, 0, 1, 2)])
+
+
+class LSTM(GatedKernel):
+    """``i, f, g, o`` gates, ``c_t = f⊙c_{t-1} + i⊙g``, ``h_t = o⊙tanh(c_t)``, h_0 = c_0 = 0.
+
+    Under a mask, ``c_t`` (and so ``h_t``) is forced to zero at padded steps: a
+    forward run never reads them, and a reversed run starts each row from zero
+    at its true last token, as if the row had been run alone.
+    """
+
+    def __init__(self, node: ops.Lstm, sizes: Any = None, dtype: Any = np.float32) -> None:
+        super().__init__(node, sizes, dtype)
+        self.order = internal_order(self.hidden)
+        self.unorder = np.argsort(self.order)
+
+    def forward(self, params, state, xs, mask, train, rng, inplace=False):
+        x = xs[0]
+        hid = self.hidden
+        w_xh, w_hh, bias = params["W_xh"], params["W_hh"], params["b"]
+        dt = np.result_type(x.dtype, w_hh.dtype)
+        xz, m = self._inputs(x, mask, dt, inplace)
+        t_len, b_sz, _ = xz.shape
+        sig = slice(0, 3 * hid)
+        w_in = scaled(np.concatenate((w_xh, bias[None, :])), sig, dt, self.order)
+        gates = self._projection(xz, w_in)  # (T, B, 4H): o, i, f, g
+        hs_all = self._empty((t_len + 1, b_sz, hid), dt)
+        cs_all = self._empty((t_len + 1, b_sz, hid), dt)
+        tcs = self._empty((t_len, b_sz, hid), dt)  # tanh(c_t)
+        hs_all[0] = 0
+        cs_all[0] = 0
+        recur = stepper(scaled(w_hh, sig, dt, self.order), hs_all, gates, accumulate=True)
+        tmp = self._kept("tmp", (b_sz, hid), dt)
+        tanh, multiply, add = np.tanh, np.multiply, np.add
+        sigmoids = gates[:, :, sig]
+        o_s, i_s, f_s, g_s = (gates[:, :, k * hid : (k + 1) * hid] for k in range(4))
+        c_prev, c_next, h_next = cs_all[:t_len], cs_all[1:], hs_all[1:]
+        for t in range(t_len):
+            a, s, c = gates[t], sigmoids[t], c_next[t]
+            recur(t, t)
+            tanh(a, a)
+            multiply(s, 0.5, s)
+            add(s, 0.5, s)
+            multiply(f_s[t], c_prev[t], c)
+            multiply(i_s[t], g_s[t], tmp)
+            add(c, tmp, c)
+            if m is not None:
+                multiply(c, m[t], c)  # then h_t = o⊙tanh(0) = 0 too
+            tc = tcs[t]
+            tanh(c, tc)
+            multiply(o_s[t], tc, h_next[t])
+        y, last = self._outputs(h_next, mask)
+        return y, (xz, gates, hs_all, cs_all, tcs, m, last)
+
+    def release(self, cache: Any) -> None:
+        self._recycle(*cache[:5])
+
+    def backward(self, params, cache, dy, grads, inplace=False, fresh_grads=False):
+        xz, gates, hs_all, cs_all, tcs, m, last = cache
+        t_len, b_sz, n_in1 = xz.shape
+        hid, dt = self.hidden, xz.dtype
+        dhs, zeros = self._upstream(dy, last, t_len)
+        o_s, i_s, f_s, g_s = (gates[:, :, k * hid : (k + 1) * hid] for k in range(4))
+
+        # dz[t]: dL/d(pre-activation) of step t's gates, o, i, f, g.
+        dz = self._empty((t_len, b_sz, 4 * hid), dt)
+        dz_o, dz_ifg = dz[:, :, :hid], dz[:, :, hid:].reshape(t_len, b_sz, 3, hid)
+        w_order = np.asarray(params["W_hh"], dtype=dt)[:, self.order]
+        carry = np.zeros((1, b_sz, hid), dtype=dt)  # dL/dh_t arriving from step t+1
+        back = stepper(np.ascontiguousarray(w_order.T), dz, carry, accumulate=False)
+        dc = np.zeros((b_sz, hid), dtype=dt)  # dL/dc_t, then what reaches c_{t-1}
+        watching = self.watch is not None
+        dh_all = self._empty((t_len, b_sz, hid), dt) if watching else None
+        dh_one = self._kept("dh", (b_sz, hid), dt)
+        tmp = self._kept("tmp", (b_sz, hid), dt)
+
+        # Per block of steps, before the loop reaches it: what multiplies dL/dh_t into
+        # dL/dc_t (A) and into o's gradient (B), and dL/dc_t into i's, f's, g's (D).
+        span = self._span(b_sz, 5 * hid)
+        a_blk = self._empty((min(span, t_len), b_sz, hid), dt)
+        b_blk = self._empty((min(span, t_len), b_sz, hid), dt)
+        d_blk = self._empty((min(span, t_len), b_sz, 3, hid), dt)
+        add, multiply = np.add, np.multiply
+        flush_every = 8
+        for start in reversed(range(0, t_len, span)):
+            stop = min(start + span, t_len)
+            n = stop - start
+            o, i, f, g = o_s[start:stop], i_s[start:stop], f_s[start:stop], g_s[start:stop]
+            tc, cp = tcs[start:stop], cs_all[start:stop]
+            A, B, D = a_blk[:n], b_blk[:n], d_blk[:n]
+            np.multiply(tc, tc, A)
+            np.subtract(1, A, A)
+            A *= o  # o⊙tanh'(c)
+            np.subtract(1, o, B)
+            B *= o
+            B *= tc  # tanh(c)⊙σ'(o)
+            d_i, d_f, d_g = D[:, :, 0], D[:, :, 1], D[:, :, 2]
+            np.subtract(1, i, d_i)
+            d_i *= i
+            d_i *= g  # g⊙σ'(i)
+            np.subtract(1, f, d_f)
+            d_f *= f
+            d_f *= cp  # c_{t-1}⊙σ'(f)
+            np.multiply(g, g, d_g)
+            np.subtract(1, d_g, d_g)
+            d_g *= i  # i⊙tanh'(g)
+            if m is not None:
+                mb = m[start:stop]
+                A *= mb
+                B *= mb
+                D *= mb[:, :, :, None]
+            for t in reversed(range(start, stop)):
+                k = t - start
+                dh = dh_all[t] if watching else dh_one
+                add(dhs[t], carry[0], dh)  # dL/dh_t
+                multiply(dh, A[k], tmp)
+                add(dc, tmp, dc)  # dL/dc_t
+                multiply(dh, B[k], dz_o[t])
+                multiply(dc[:, None, :], D[k], dz_ifg[t])
+                multiply(dc, f[k], dc)  # what reaches c_{t-1}
+                if t:
+                    back(t, 0)  # carry = dz_t @ W_hh.T
+                    if t % flush_every == 0:
+                        self._flush(carry, dc)
+        if watching:
+            self._hand_to_watch(dh_all, m)
+
+        rows = t_len * b_sz
+        flat = dz.reshape(rows, 4 * hid)
+        d_in = self._empty((n_in1, 4 * hid), dt)
+        gemm(xz.reshape(rows, n_in1), flat, d_in, trans_a=True)
+        d_hh = self._empty((hid, 4 * hid), dt)
+        gemm(hs_all[:t_len].reshape(rows, hid), flat, d_hh, trans_a=True)
+        back_order = self.unorder
+        grads["W_xh"] += d_in[:-1, back_order]
+        grads["b"] += d_in[-1, back_order]
+        grads["W_hh"] += d_hh[:, back_order]
+        w_x = np.asarray(params["W_xh"], dtype=dt)[:, self.order]
+        dx = self._input_grad(dz, w_x)
+        self._recycle(d_in, d_hh, dz, a_blk, b_blk, d_blk, dh_all, zeros)
+        if inplace:
+            self._recycle(xz, gates, hs_all, cs_all, tcs, dy)
+        return [dx]
