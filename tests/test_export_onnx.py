@@ -36,7 +36,8 @@ SIZES = {"vocab": 9, "labels": 4}
 
 #: Every op and option: each rnn activation (leaky_relu with a slope), reversed or
 #: not, return=last; batchnorm with and without affine, on (B, T, N) and (B, N);
-#: dense with and without bias, on sequences and vectors; add of three; a = b.
+#: dense with and without bias, on sequences and vectors; add of three; a = b; lstm and
+#: gru forward and reversed, stacked, return=last, their states compared directly.
 EVERY_OP = """
 model acts {
     input x : sequence[3]
@@ -62,6 +63,23 @@ model words {
     h = (e, o) -> concat -> dropout(p=0.5) -> relu
     k = h
     output y = k -> rnn(hidden=6) -> batchnorm(affine=false) -> dense(units=labels) -> softmax
+}
+model gated {
+    input x : sequence[3]
+    a = x -> lstm(hidden=4)
+    b = x -> lstm(hidden=3, reverse=true, forget_bias=-1)
+    c = x -> gru(hidden=4)
+    d = x -> gru(hidden=2, reverse=true)
+    e = a -> gru(hidden=3, reverse=true)
+    output y = (a, b, c, d, e) -> concat
+}
+model gated_lasts {
+    input x : sequence[3]
+    f = x -> lstm(hidden=4, return=last)
+    r = x -> lstm(hidden=4, reverse=true, return=last)
+    g = x -> gru(hidden=4, return=last)
+    s = x -> gru(hidden=4, reverse=true, return=last)
+    output y = (f, r, g, s) -> concat
 }
 model flat {
     input v : vector[3]
@@ -124,7 +142,7 @@ def assert_matches_specc(net, dtype: str, recurrence: str, lengths: bool) -> Non
 
 
 @pytest.mark.parametrize(("dtype", "recurrence"), CONFIGS)
-@pytest.mark.parametrize("model", ["acts", "lasts", "words", "flat"])
+@pytest.mark.parametrize("model", ["acts", "lasts", "words", "gated", "gated_lasts", "flat"])
 def test_every_op_and_option_matches_specc(model, dtype, recurrence) -> None:
     net = perturbed(specc.loads(EVERY_OP).build(model, SIZES, seed=3))
     for lengths in [False] if model == "flat" else [False, True]:

@@ -2,7 +2,7 @@
 
 An op's emitter is one small function (see `specc.export.onnx.builder.Emit`).
 An op with no line here is refused by name when a model is exported, so a
-new op of the registry (lstm, gru) exports once its module and its line here
+new op of the registry exports once its module and its line here
 exist, and until then says plainly that it cannot.
 """
 
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from specc.export import ExportError
 from specc.export.onnx import emit_elementwise as elementwise
+from specc.export.onnx import emit_gated as gated
 from specc.export.onnx import emit_layers as layers
 from specc.export.onnx import emit_rnn as recurrent
 from specc.export.onnx.builder import Emitter
@@ -21,6 +22,8 @@ EMITTERS: dict[str, Emitter] = {
     "embedding": layers.embedding,
     "one_hot": layers.one_hot,
     "rnn": recurrent.rnn,
+    "lstm": gated.lstm,
+    "gru": gated.gru,
     "batchnorm": layers.batchnorm,
     "leaky_relu": elementwise.leaky_relu,
     "relu": elementwise.relu,
