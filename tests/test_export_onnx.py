@@ -219,3 +219,31 @@ def test_the_rnn_operator_is_refused_in_float64_by_name() -> None:
     assert "RNN" in ops and "Scan" not in ops  # float32 uses onnxruntime's RNN
     ops = {n.op_type for n in to_onnx(net, OnnxOptions(dtype="float64")).graph.node}
     assert "Scan" in ops and "RNN" not in ops
+
+
+@pytest.mark.parametrize(("dtype", "recurrence"), CONFIGS)
+@pytest.mark.parametrize("model", ["gated", "gated_lasts"])
+def test_a_padded_row_of_a_gated_layer_is_the_row_alone(model, dtype, recurrence) -> None:
+    """Without specc as the judge: each row of a padded batch (garbage in its padding)
+    gives what it gives alone, unpadded, so a reversed lstm or gru starts at the row's
+    last real token, a forward one returns its state there, and padded steps are zero."""
+    net = perturbed(specc.loads(EVERY_OP).build(model, SIZES, seed=5))
+    sess = session(to_onnx(net, OnnxOptions(dtype=dtype, lengths=True, recurrence=recurrence)))
+    x = inputs_for(net.model, dtype, seed=2)["x"]
+    (batch,) = sess.run(None, {"x": x, "lengths": LENGTHS})
+    for row, n in enumerate(LENGTHS):
+        (alone,) = sess.run(None, {"x": x[row : row + 1, :n], "lengths": np.array([n])})
+        got = batch[row, :n] if batch.ndim == 3 else batch[row]
+        np.testing.assert_allclose(got, alone[0], atol=TOL[dtype], rtol=0)
+        if batch.ndim == 3:
+            assert not batch[row, n:].any()  # a padded step writes zero state
+
+
+def test_lstm_and_gru_use_onnxruntimes_operators_in_float32_and_a_scan_in_float64() -> None:
+    net = specc.loads(EVERY_OP).build("gated", SIZES)
+    ops = {n.op_type for n in to_onnx(net, OnnxOptions(lengths=True)).graph.node}
+    assert {"LSTM", "GRU"} <= ops and "Scan" not in ops
+    ops = {n.op_type for n in to_onnx(net, OnnxOptions(dtype="float64")).graph.node}
+    assert "Scan" in ops and not {"LSTM", "GRU"} & ops
+    with pytest.raises(ExportError, match="RNN operator in float32 only"):
+        to_onnx(net, OnnxOptions(dtype="float64", recurrence="rnn"))
