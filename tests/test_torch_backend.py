@@ -140,6 +140,82 @@ def test_fused_recurrent_layers_compute_what_the_unrolled_ones_do() -> None:
     assert rel_err(fused, unrolled) < 1e-12
 
 
+GATED = {
+    # every gated cell forwards, reversed, and as a return=last layer over both
+    "lstm": ("lstm(hidden=6, forget_bias=0.0)", "gru(hidden=5, reverse=true)",
+             "lstm(hidden=4, return=last)"),
+    "gru": ("gru(hidden=6)", "lstm(hidden=5, reverse=true)",
+            "gru(hidden=4, reverse=true, return=last)"),
+}  # fmt: skip
+
+
+def gated_pair(cells: tuple[str, str, str]):
+    """The same small model of gated layers on the torch and the NumPy backend."""
+    first, second, last = cells
+    text = f"""
+model m {{
+    input  x : tokens
+    e = x -> embedding(dim=5)
+    a = e -> {first}
+    b = e -> {second}
+    output y = (a, b) -> concat -> {last} -> dense(units=3)
+}}
+"""
+    program = specc.loads(text)
+    return [
+        program.build("m", sizes={"vocab": 9}, seed=3, dtype="float64", backend=backend)
+        for backend in ("torch", "numpy")
+    ]
+
+
+def padded_batch(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids (3, 7) and a mask whose rows end at different steps (one full row)."""
+    rng = np.random.default_rng(seed)
+    lengths = np.array([7, 3, 5])
+    return rng.integers(0, 9, (3, 7)), (np.arange(7) < lengths[:, None]).astype(np.float64)
+
+
+@pytest.mark.parametrize("cell", sorted(GATED))
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "full"])
+def test_gated_layers_watch_and_differentiate_as_the_numpy_backend(cell: str, padded: bool) -> None:
+    """`backward(watch=...)` through lstm and gru layers (forwards, reversed, return=last)
+    gives the NumPy backend's dL/dh_t, zero at padding, and its parameter gradients."""
+    ids, mask = padded_batch()
+    mask_or_none = mask if padded else None
+    seen: list[dict[str, np.ndarray]] = []
+    for net in gated_pair(GATED[cell]):
+        trace = net.trace({"x": ids}, True, mask_or_none)
+        upstream = {"y": np.random.default_rng(2).standard_normal(trace.values["y"].shape)}
+        got: dict[str, np.ndarray] = {}
+        net.backward(trace, upstream, watch=lambda name, dh, got=got: got.__setitem__(name, dh))
+        seen.append({**got, "y": trace.values["y"].copy(), "grads": net.flat_grads.copy()})
+    ours, want = seen
+    assert set(ours) == set(want) == {"a", "b", cell, "y", "grads"}
+    for key in want:
+        assert rel_err(ours[key], want[key]) < REL, key
+    if padded:
+        for key in ("a", "b"):
+            assert np.all(ours[key][mask == 0] == 0), key
+
+
+@pytest.mark.parametrize("cell", sorted(GATED))
+def test_fused_gated_layers_compute_what_the_unrolled_ones_do(cell: str) -> None:
+    """Unmasked, forward and the training step run lstm and gru as torch.nn.LSTM/GRU;
+    they give the step-by-step trace's outputs and the NumPy backend's loss and
+    gradients, reversed and return=last layers included."""
+    ours, want = gated_pair(GATED[cell])
+    ids, _ = padded_batch()
+    fused = ours.forward({"x": ids})["y"]
+    unrolled = ours.trace({"x": ids}, train=False).values["y"]
+    assert rel_err(fused, unrolled) < 1e-12
+    targets = np.random.default_rng(4).standard_normal(fused.shape)
+    loss, grads = ours.loss_and_grads({"x": ids}, targets, loss="mse")
+    want_loss, want_grads = want.loss_and_grads({"x": ids}, targets, loss="mse")
+    assert abs(loss - want_loss) < REL * abs(want_loss)
+    for key, grad in want_grads.items():
+        assert rel_err(grads[key], grad) < REL, key
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     result = specc_cli(*args, cwd=cwd)
     assert result.returncode == 0, result.stderr

@@ -20,7 +20,7 @@ import numpy as np
 
 from specc.backend.graph import Loss
 from specc.backend.graph import Network as GraphNetwork
-from specc.backend.torch import batchnorm, elementwise, layers, losses, rnn
+from specc.backend.torch import batchnorm, elementwise, gated, layers, losses, rnn
 from specc.backend.torch.lib import parse_device, require_torch, torch
 from specc.ir.spec import Model
 
@@ -28,6 +28,8 @@ KERNELS: dict[str, type] = {
     "embedding": layers.Embedding,
     "one_hot": layers.OneHot,
     "rnn": rnn.Rnn,
+    "lstm": gated.Lstm,
+    "gru": gated.Gru,
     "batchnorm": batchnorm.BatchNorm,
     "leaky_relu": elementwise.LeakyRelu,
     "relu": elementwise.Relu,
@@ -172,7 +174,7 @@ class Network(GraphNetwork):
                 train,
                 self.rng,
             )
-            if isinstance(kernel, rnn.Rnn):
+            if kernel.fusable:
                 y, cache = kernel.forward(*args, fused=self._fused)
             else:
                 y, cache = kernel.forward(*args)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -24,6 +24,9 @@ class Op:
     #: Set by the network: a differentiable sum over every process of a
     #: distributed run (None when training alone).
     all_sum: Callable[[Any], Any] | None = None
+    #: Whether ``forward`` takes ``fused=True``: the recurrent layers, which can then
+    #: run as one PyTorch call (set by the network only where nobody watches states).
+    fusable: ClassVar[bool] = False
 
     def __init__(
         self, node: NodeBase, sizes: Mapping[str, int] | None = None, dtype: Any = np.float64

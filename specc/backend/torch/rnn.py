@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -36,6 +36,7 @@ class Rnn(Op):
     per-step states to watch.
     """
 
+    fusable: ClassVar[bool] = True
     watch: Callable[[np.ndarray], None] | None = None
 
     def steps(self, t_len: int) -> range:
