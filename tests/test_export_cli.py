@@ -190,3 +190,19 @@ def test_without_the_onnx_extra_export_says_what_to_install(tagger, tmp_path, ca
         "error: specc export needs the onnx package: pip install 'specc[onnx]' "
         "(or: pip install onnx onnxruntime)\n"
     )
+
+
+def test_the_best_checkpoint_exports_like_the_last(tagger, capsys, tmp_path) -> None:
+    """`specc run` keeps DIR/<task>.best.npz beside the last checkpoint: export reads it,
+    and the graph carries the best checkpoint's weights."""
+    best = tagger["numpy"].with_name("corpus_pos.best.npz")
+    out = tmp_path / "best.onnx"
+    status, _, err = export(capsys, str(best), "-o", str(out))
+    assert status == 0, err
+    table = np.load(best)["e.E"]
+    stored = [
+        onnx.numpy_helper.to_array(t)
+        for t in onnx.load(str(out)).graph.initializer
+        if list(t.dims) == list(table.shape)
+    ]
+    assert any(np.allclose(a, table, rtol=1e-6) for a in stored)
