@@ -54,16 +54,24 @@ class LSTM(GatedKernel):
         cs_all[0] = 0
         recur = stepper(scaled(w_hh, sig, dt, self.order), hs_all, gates, accumulate=True)
         tmp = self._kept("tmp", (b_sz, hid), dt)
+        # σ = tanh/2 + 1/2 on the sigmoid gates, g unchanged (x*1 + 0 is x), as two
+        # passes over the whole contiguous (B, 4H) block: a pass over its strided
+        # sigmoid columns costs three times as much.
+        half, shift = (
+            self._kept("half", (b_sz, 4 * hid), dt),
+            self._kept("shift", (b_sz, 4 * hid), dt),
+        )
+        half[:, sig], half[:, 3 * hid :] = 0.5, 1
+        shift[:, sig], shift[:, 3 * hid :] = 0.5, 0
         tanh, multiply, add = np.tanh, np.multiply, np.add
-        sigmoids = gates[:, :, sig]
         o_s, i_s, f_s, g_s = (gates[:, :, k * hid : (k + 1) * hid] for k in range(4))
         c_prev, c_next, h_next = cs_all[:t_len], cs_all[1:], hs_all[1:]
         for t in range(t_len):
-            a, s, c = gates[t], sigmoids[t], c_next[t]
+            a, c = gates[t], c_next[t]
             recur(t, t)
             tanh(a, a)
-            multiply(s, 0.5, s)
-            add(s, 0.5, s)
+            multiply(a, half, a)
+            add(a, shift, a)
             multiply(f_s[t], c_prev[t], c)
             multiply(i_s[t], g_s[t], tmp)
             add(c, tmp, c)
@@ -105,6 +113,7 @@ class LSTM(GatedKernel):
         d_blk = self._empty((min(span, t_len), b_sz, 3, hid), dt)
         add, multiply = np.add, np.multiply
         flush_every = 8
+        carry_h, dc_3 = carry[0], dc[:, None, :]  # views made once, not once a step
         for start in reversed(range(0, t_len, span)):
             stop = min(start + span, t_len)
             n = stop - start
@@ -135,11 +144,11 @@ class LSTM(GatedKernel):
             for t in reversed(range(start, stop)):
                 k = t - start
                 dh = dh_all[t] if watching else dh_one
-                add(dhs[t], carry[0], dh)  # dL/dh_t
+                add(dhs[t], carry_h, dh)  # dL/dh_t
                 multiply(dh, A[k], tmp)
                 add(dc, tmp, dc)  # dL/dc_t
                 multiply(dh, B[k], dz_o[t])
-                multiply(dc[:, None, :], D[k], dz_ifg[t])
+                multiply(dc_3, D[k], dz_ifg[t])
                 multiply(dc, f[k], dc)  # what reaches c_{t-1}
                 if t:
                     back(t, 0)  # carry = dz_t @ W_hh.T
