@@ -54,16 +54,24 @@ class LSTM(GatedKernel):
         cs_all[0] = 0
         recur = stepper(scaled(w_hh, sig, dt, self.order), hs_all, gates, accumulate=True)
         tmp = self._kept("tmp", (b_sz, hid), dt)
+        # σ = tanh/2 + 1/2 on the sigmoid gates, g unchanged (x*1 + 0 is x), as two
+        # passes over the whole contiguous (B, 4H) block: a pass over its strided
+        # sigmoid columns costs three times as much.
+        half, shift = (
+            self._kept("half", (b_sz, 4 * hid), dt),
+            self._kept("shift", (b_sz, 4 * hid), dt),
+        )
+        half[:, sig], half[:, 3 * hid :] = 0.5, 1
+        shift[:, sig], shift[:, 3 * hid :] = 0.5, 0
         tanh, multiply, add = np.tanh, np.multiply, np.add
-        sigmoids = gates[:, :, sig]
         o_s, i_s, f_s, g_s = (gates[:, :, k * hid : (k + 1) * hid] for k in range(4))
         c_prev, c_next, h_next = cs_all[:t_len], cs_all[1:], hs_all[1:]
         for t in range(t_len):
-            a, s, c = gates[t], sigmoids[t], c_next[t]
+            a, c = gates[t], c_next[t]
             recur(t, t)
             tanh(a, a)
-            multiply(s, 0.5, s)
-            add(s, 0.5, s)
+            multiply(a, half, a)
+            add(a, shift, a)
             multiply(f_s[t], c_prev[t], c)
             multiply(i_s[t], g_s[t], tmp)
             add(c, tmp, c)
@@ -101,45 +109,45 @@ class LSTM(GatedKernel):
         # dL/dc_t (A) and into o's gradient (B), and dL/dc_t into i's, f's, g's (D).
         span = self._span(b_sz, 5 * hid)
         a_blk = self._empty((min(span, t_len), b_sz, hid), dt)
-        b_blk = self._empty((min(span, t_len), b_sz, hid), dt)
-        d_blk = self._empty((min(span, t_len), b_sz, 3, hid), dt)
+        k_blk = self._empty((min(span, t_len), b_sz, 4 * hid), dt)
+        # K = G⊙(lo - G) + hi, over whole contiguous blocks: σ' = σ(1-σ) on the sigmoid
+        # gates (lo 1, hi 0), tanh' = 1 - g² on g (lo 0, hi 1).
+        lo, hi = self._kept("lo", (b_sz, 4 * hid), dt), self._kept("hi", (b_sz, 4 * hid), dt)
+        lo[:, : 3 * hid], lo[:, 3 * hid :] = 1, 0
+        hi[:, : 3 * hid], hi[:, 3 * hid :] = 0, 1
         add, multiply = np.add, np.multiply
         flush_every = 8
+        carry_h, dc_3 = carry[0], dc[:, None, :]  # views made once, not once a step
         for start in reversed(range(0, t_len, span)):
             stop = min(start + span, t_len)
             n = stop - start
             o, i, f, g = o_s[start:stop], i_s[start:stop], f_s[start:stop], g_s[start:stop]
             tc, cp = tcs[start:stop], cs_all[start:stop]
-            A, B, D = a_blk[:n], b_blk[:n], d_blk[:n]
+            A, K = a_blk[:n], k_blk[:n]
             np.multiply(tc, tc, A)
             np.subtract(1, A, A)
             A *= o  # o⊙tanh'(c)
-            np.subtract(1, o, B)
-            B *= o
+            np.subtract(lo, gates[start:stop], K)
+            K *= gates[start:stop]
+            K += hi
+            B = K[:, :, :hid]
             B *= tc  # tanh(c)⊙σ'(o)
-            d_i, d_f, d_g = D[:, :, 0], D[:, :, 1], D[:, :, 2]
-            np.subtract(1, i, d_i)
-            d_i *= i
-            d_i *= g  # g⊙σ'(i)
-            np.subtract(1, f, d_f)
-            d_f *= f
-            d_f *= cp  # c_{t-1}⊙σ'(f)
-            np.multiply(g, g, d_g)
-            np.subtract(1, d_g, d_g)
-            d_g *= i  # i⊙tanh'(g)
+            K[:, :, hid : 2 * hid] *= g  # g⊙σ'(i)
+            K[:, :, 2 * hid : 3 * hid] *= cp  # c_{t-1}⊙σ'(f)
+            K[:, :, 3 * hid :] *= i  # i⊙tanh'(g)
+            D = K.reshape(n, b_sz, 4, hid)[:, :, 1:]  # a view: i, f, g
             if m is not None:
                 mb = m[start:stop]
                 A *= mb
-                B *= mb
-                D *= mb[:, :, :, None]
+                K *= mb
             for t in reversed(range(start, stop)):
                 k = t - start
                 dh = dh_all[t] if watching else dh_one
-                add(dhs[t], carry[0], dh)  # dL/dh_t
+                add(dhs[t], carry_h, dh)  # dL/dh_t
                 multiply(dh, A[k], tmp)
                 add(dc, tmp, dc)  # dL/dc_t
                 multiply(dh, B[k], dz_o[t])
-                multiply(dc[:, None, :], D[k], dz_ifg[t])
+                multiply(dc_3, D[k], dz_ifg[t])
                 multiply(dc, f[k], dc)  # what reaches c_{t-1}
                 if t:
                     back(t, 0)  # carry = dz_t @ W_hh.T
@@ -160,7 +168,7 @@ class LSTM(GatedKernel):
         grads["W_hh"] += d_hh[:, back_order]
         w_x = np.asarray(params["W_xh"], dtype=dt)[:, self.order]
         dx = self._input_grad(dz, w_x)
-        self._recycle(d_in, d_hh, dz, a_blk, b_blk, d_blk, dh_all, zeros)
+        self._recycle(d_in, d_hh, dz, a_blk, k_blk, dh_all, zeros)
         if inplace:
             self._recycle(xz, gates, hs_all, cs_all, tcs, dy)
         return [dx]
