@@ -326,3 +326,21 @@ def test_the_char_models_loss_curve_on_the_gpu_tracks_the_cpu() -> None:
         curves[device] = np.array([h["train_loss"] for h in result.history] + [
             result.metrics["train"]["loss"]])  # fmt: skip
     assert rel_err(curves["cuda"], curves["cpu"]) < 1e-3
+
+
+def test_generate_and_tag_run_a_checkpoint_on_either_backend(tmp_path: Path) -> None:
+    """`generate` and `tag` take --backend: the torch backend samples the same text and
+    tags the same way as the NumPy backend from one checkpoint."""
+    run_cli("run", str(SPECS / "char_rnn.spec"), "--steps", "5", "--out", str(tmp_path))
+    text = tmp_path / "python_docs.npz"
+    common = ("-n", "40", "--prime", "The ", "--seed", "3")
+    numpy_text = run_cli("generate", str(text), *common).stdout
+    torch_text = run_cli("generate", str(text), *common, "--backend", "torch").stdout
+    assert numpy_text == torch_text and numpy_text.strip()
+    run_cli("run", str(SPECS / "pos_tagger.spec"), "--steps", "5", "--out", str(tmp_path))
+    tags = tmp_path / "corpus_pos.npz"
+    numpy_tags = run_cli("tag", str(tags), "the cat sat .").stdout
+    assert run_cli("tag", str(tags), "the cat sat .", "--backend", "torch").stdout == numpy_tags
+    bad = specc_cli("tag", str(tags), "the cat", "--device", "cuda")
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "error: --device cuda needs --backend torch"

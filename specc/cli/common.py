@@ -6,7 +6,11 @@ It lives apart from `specc.cli.main` so that command modules can use it while
 
 from __future__ import annotations
 
+import argparse
 import sys
+
+from specc.backend import BACKENDS, DEFAULT_BACKEND
+from specc.errors import OptionError
 
 EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -19,3 +23,26 @@ def say_error(text: str) -> None:
     """
     sys.stderr.write(text.rstrip("\n") + "\n")
     sys.stderr.flush()
+
+
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """`--backend` and `--device`, the same on every command that runs a model."""
+    p.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        default=DEFAULT_BACKEND,
+        help="what runs the model: numpy (fast, the default), reference (every op "
+        "written to be read; slower, the same numbers) or torch (PyTorch, on a CPU or a "
+        "GPU, and across processes; needs the torch extra)",
+    )
+    p.add_argument(
+        "--device",
+        metavar="D",
+        help="where the torch backend runs: cpu (the default), cuda or cuda:N",
+    )
+
+
+def check_device(args: argparse.Namespace) -> None:
+    """A device other than the CPU is for the torch backend only."""
+    if args.device is not None and args.backend != "torch" and args.device != "cpu":
+        raise OptionError(f"--device {args.device} needs --backend torch")

@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 
+from specc.cli.common import add_backend_options
 from specc.errors import CheckpointError, OptionError
 
 NAME = "generate"
@@ -35,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="below 1 is more conservative, above 1 more adventurous",
     )
     p.add_argument("--seed", type=int, default=0, metavar="S")
+    add_backend_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +57,13 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"--temperature must be a positive number, got {temperature:g}")
     prime = ckpt.task.prime if args.prime is None else args.prime
     text = generate(
-        ckpt.network(), ckpt.vocab, prime, n, temperature, args.seed, window=ckpt.task.seq_len
+        ckpt.network(args.backend, args.device),
+        ckpt.vocab,
+        prime,
+        n,
+        temperature,
+        args.seed,
+        window=ckpt.task.seq_len,
     )
     sys.stdout.write(prime + text + "\n")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from specc.backend import BACKENDS, DEFAULT_BACKEND
+from specc.cli.common import add_backend_options, check_device
 from specc.cli.params import add_set_option, overrides, say_warnings
 from specc.errors import OptionError, SpecError
 
@@ -29,24 +29,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, metavar="N", help="train for N steps instead")
     p.add_argument("--seed", type=int, metavar="S", help="override the task's seed")
     p.add_argument("--out", metavar="DIR", help="where to write (default: runs/ beside the spec)")
-    p.add_argument(
-        "--backend",
-        choices=sorted(BACKENDS),
-        default=DEFAULT_BACKEND,
-        help="what runs the model: numpy (fast, the default), reference (every op "
-        "written to be read; slower, the same numbers) or torch (PyTorch, on a CPU or a "
-        "GPU, and across processes; needs the torch extra)",
-    )
+    add_backend_options(p)
     p.add_argument(
         "--dtype",
         choices=("float32", "float64"),
         default="float32",
         help="the floats the model computes in (float64: to compare backends number for number)",
-    )
-    p.add_argument(
-        "--device",
-        metavar="D",
-        help="where the torch backend runs: cpu (the default), cuda or cuda:N",
     )
     p.add_argument(
         "--procs",
@@ -84,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise OptionError(f"--seed must be 0 or more, got {args.seed}")
     _positive("procs", args.procs)
-    if args.device is not None and args.backend != "torch" and args.device != "cpu":
-        raise OptionError(f"--device {args.device} needs --backend torch")
+    check_device(args)
     if args.procs is not None and args.procs > 1:
         return _launch(args)
     program = load(args.file, overrides(args))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from specc.cli.common import add_backend_options, check_device
 from specc.errors import CheckpointError, OptionError
 
 NAME = "tag"
@@ -20,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("sentence", help="the words to tag, separated by spaces")
     p.add_argument("--top", type=int, default=3, metavar="K", help="tags shown per word")
+    add_backend_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from specc.train.checkpoint import load_checkpoint
     from specc.train.infer import tag_words
 
+    check_device(args)
     ckpt = load_checkpoint(args.checkpoint)
     if ckpt.task.kind != "tag" or ckpt.vocab is None or ckpt.labels is None:
         raise CheckpointError(
@@ -36,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if args.top <= 0:
         raise OptionError(f"--top must be positive, got {args.top}")
     words = _split_words(args.sentence)
-    print_tagged(tag_words(ckpt.network(), ckpt.vocab, ckpt.labels, words, top=args.top))
+    net = ckpt.network(args.backend, args.device)
+    print_tagged(tag_words(net, ckpt.vocab, ckpt.labels, words, top=args.top))
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from specc.backend.numpy.network import Network
+from specc.backend.graph import Network
 from specc.data.vocab import Vocab
 from specc.errors import CheckpointError, Diagnostics
 from specc.fileio import write_bytes
@@ -63,9 +63,12 @@ class Checkpoint:
     spec_path: str | None = None
     path: str | None = None
 
-    def network(self) -> Network:
-        """A network with this checkpoint's parameters and state."""
-        net = Network(self.model, seed=self.task.seed, dtype="float32")
+    def network(self, backend: str = "numpy", device: str | None = None) -> Network:
+        """A network with this checkpoint's parameters and state, on ``backend``: every
+        backend reads the same checkpoint."""
+        from specc.backend import build_network
+
+        net = build_network(self.model, backend, seed=self.task.seed, device=device)
         net.load(self.params, self.state)
         if self.rng_state is not None:
             net.rng.bit_generator.state = self.rng_state
