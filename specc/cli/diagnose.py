@@ -139,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
             "model": model_name,
             "task": task.name,
             "rnn": node.name,
-            "activation": node.activation.text(),
+            # an rnn names its activation; a gated cell's functions are its op
+            "activation": node.activation.text() if hasattr(node, "activation") else node.op,
             "init": node.init,
             "batch": int(prepared.batch(0, 0).targets.shape[0]),
             **flows[0].to_json(),

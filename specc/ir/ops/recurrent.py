@@ -7,7 +7,6 @@ PyTorch's gate order and equations so that weights and results carry over
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
 import numpy as np
@@ -69,17 +68,6 @@ class Rnn(NodeBase):
         return "h_t = " + self.activation.formula(pre)
 
 
-@dataclass(frozen=True)
-class GateFunctions:
-    """What a gated cell applies, for reports that name a recurrent layer's activation
-    (`specc diagnose`): fixed by the cell, so no argument a user writes."""
-
-    description: str
-
-    def text(self) -> str:
-        return self.description
-
-
 #: A gated cell's width: a number (4·vocab gates would have no name a task binds).
 Width = Annotated[int, Field(gt=0)]
 
@@ -98,10 +86,6 @@ class Lstm(NodeBase):
     recurrent: ClassVar[bool] = True
     #: Gates per hidden unit, in PyTorch's order.
     gates: ClassVar[str] = "ifgo"
-
-    @property
-    def activation(self) -> GateFunctions:
-        return GateFunctions("lstm: σ gates, tanh cell")
 
     def infer(self, ins):
         return _sequence_out("lstm", ins[0], self.hidden, self.return_)
@@ -143,10 +127,6 @@ class Gru(NodeBase):
     summary: ClassVar[str] = "a gated recurrent unit layer (gates r, z, n), unrolled over time"
     recurrent: ClassVar[bool] = True
     gates: ClassVar[str] = "rzn"
-
-    @property
-    def activation(self) -> GateFunctions:
-        return GateFunctions("gru: σ gates, tanh candidate")
 
     def infer(self, ins):
         return _sequence_out("gru", ins[0], self.hidden, self.return_)
