@@ -28,7 +28,6 @@ ELLIPSIS = "…"
 #: The lstm's cell-state links, as wide as the hidden-state links they sit under.
 CELL_FORWARD = " ──f⊙─→ "
 CELL_BACKWARD = " ←─f⊙── "
-GATES = {"lstm": 4, "gru": 3}
 
 
 def _steps_shown(n: int, keep: int) -> list[int | None]:
@@ -75,7 +74,7 @@ def _draw(node: NodeBase, steps: list[int | None], n: int) -> list[str]:
     for t, c in pairs:
         if t is not None:
             up_x_line = up_x_line.ljust(c) + "↑ W_xh"
-    if node.op != "lstm":  # type: ignore[attr-defined]
+    if not node.cell_state:
         return [row(ys), row(up_y), middle, up_x_line, row(xs)]
     cells = middle.replace("h_", "c_").replace(FORWARD_LINK, CELL_FORWARD)
     cells = cells.replace(BACKWARD_LINK, CELL_BACKWARD)
@@ -101,7 +100,7 @@ def unroll_lines(model: Model, node: NodeBase, n: int, width: int = WIDTH) -> li
     x = model.shape_of(node.inputs[0])
     h = node.hidden  # type: ignore[attr-defined]
     reverse = node.reverse  # type: ignore[attr-defined]
-    gates = GATES.get(node.op, 1)  # type: ignore[attr-defined]
+    gates = len(node.gates) or 1
     sx = x.feature
     order = f"t = {n} … 1" if reverse else f"t = 1 … {n}"
     nx, nh = _factor(sx), _factor(h)
@@ -111,9 +110,10 @@ def unroll_lines(model: Model, node: NodeBase, n: int, width: int = WIDTH) -> li
         f"x_t: input at step t, {sx} features (from '{node.inputs[0]}')",
         f"h_t: hidden state, {h} features; h_{start} = 0; runs {order}",
     ]
-    if node.op == "lstm":  # type: ignore[attr-defined]
+    if node.cell_state:
         notes.append(f"c_t: cell state, {h} features; c_{start} = 0; c_t = f⊙c_prev + i⊙g")
-    names = "W_xh, W_hh and b" if node.op != "gru" else "W_xh, W_hh, b_xh and b_hh"  # type: ignore[attr-defined]
+    params = list(model.param_shapes(node))
+    names = ", ".join(params[:-1]) + " and " + params[-1]
     notes += [
         f"W_xh: input → {'hidden' if gates == 1 else 'gates'}, {nx}×{wide}",
         f"W_hh: hidden → {'hidden' if gates == 1 else 'gates'}, {nh}×{wide}",

@@ -127,6 +127,10 @@ class NodeBase(BaseModel):
     #: Trait: carries a hidden state over time (diagnose measures its gradient flow,
     #: `explain --unroll` draws it unrolled).
     recurrent: ClassVar[bool] = False
+    #: Trait: carries a cell state c_t beside h_t (`explain --unroll` draws it).
+    cell_state: ClassVar[bool] = False
+    #: A gated layer's gates per hidden unit, one letter each, in parameter order.
+    gates: ClassVar[str] = ""
 
     def attrs(self) -> dict[str, Any]:
         """Arguments as the user would write them (aliases, plain values)."""

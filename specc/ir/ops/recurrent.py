@@ -86,6 +86,7 @@ class Lstm(NodeBase):
     recurrent: ClassVar[bool] = True
     #: Gates per hidden unit, in PyTorch's order.
     gates: ClassVar[str] = "ifgo"
+    cell_state: ClassVar[bool] = True
 
     def infer(self, ins):
         return _sequence_out("lstm", ins[0], self.hidden, self.return_)
