@@ -65,7 +65,7 @@ class OutputError(SpecError):
         self.kept = kept
         text = f"cannot write {self.file}: {reason}"
         if needs is not None:
-            text += f" (needs {human_bytes(needs)})"
+            text += f" (needs {size_rounded_up(needs)})"
         if kept:
             text += f"; {kept}"
         self.text = f"error: {text}"
@@ -79,7 +79,7 @@ class OutputError(SpecError):
         return OutputError(self.file, self.reason, self.needs, kept)
 
 
-def human_bytes(n: int) -> str:
+def size_rounded_up(n: int) -> str:
     """`370 KiB`: whole units, rounded up, so "needs" never understates."""
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
@@ -140,7 +140,7 @@ def check_writable(path: str | Path, needs: int = 0) -> None:
             except OSError:
                 break
     if needs > free:
-        raise OutputError(target, f"only {human_bytes(free)} free on its device", needs)
+        raise OutputError(target, f"only {size_rounded_up(free)} free on its device", needs)
 
 
 def write_bytes(path: str | Path, data: bytes | memoryview, kept: str | None = None) -> None:

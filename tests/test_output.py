@@ -23,7 +23,7 @@ import pytest
 
 import specc.train.loop as loop
 from specc.cli.main import main
-from specc.fileio import OutputError, check_writable, human_bytes, write_bytes
+from specc.fileio import OutputError, check_writable, size_rounded_up, write_bytes
 from specc.train.checkpoint import checkpoint_nbytes, load_checkpoint
 
 from helpers import SPECS, write_spec_and_data
@@ -310,4 +310,4 @@ def test_a_directory_in_place_of_the_file_is_named(tmp_path):
     "n, text", [(0, "0 bytes"), (1023, "1023 bytes"), (1025, "2 KiB"), (370 << 10, "370 KiB")]
 )
 def test_sizes_round_up_so_needs_never_understates(n, text):
-    assert human_bytes(n) == text
+    assert size_rounded_up(n) == text
