@@ -109,6 +109,12 @@ class Network(GraphNetwork):
             else None
         )
 
+    @classmethod
+    def resolve_device(cls, device: str | None) -> str:
+        """The torch device ``device`` names, once PyTorch is installed and sees it."""
+        require_torch()
+        return str(parse_device(device))
+
     def astype(self, dtype: str | np.dtype) -> Network:
         copy = type(self)(self.model, seed=self.seed, dtype=dtype, device=str(self.device))
         copy.load(self.params, self.state)
