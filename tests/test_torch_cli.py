@@ -59,6 +59,10 @@ def close(got: list[float], want: list[float]) -> bool:
     return a.shape == b.shape and bool(np.all(np.abs(a - b) <= REL * np.abs(b).max() + 1e-300))
 
 
+GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=GPU, id="gpu")])
 @pytest.mark.parametrize(
     "spec, rnn",
     [
@@ -69,13 +73,13 @@ def close(got: list[float], want: list[float]) -> bool:
     ids=["adding", "bilstm_tagger", "char_lstm"],
 )
 def test_diagnose_on_torch_measures_the_numpy_backends_gradient_flow(
-    capsys, torch_passes, spec, rnn
+    capsys, torch_passes, spec, rnn, device
 ):
     """‖∂L_T/∂h_t‖ at every t, and the summaries drawn from it, to 1e-9 (float64)."""
     pick = ["--rnn", rnn] if rnn else []
     want = diagnose_json(capsys, str(spec), *pick)
     assert not torch_passes
-    got = diagnose_json(capsys, str(spec), *pick, "--backend", "torch")
+    got = diagnose_json(capsys, str(spec), *pick, "--backend", "torch", "--device", device)
     assert torch_passes
     assert close(got.pop("grad_norm"), want.pop("grad_norm"))
     for key in ("ratio_first_to_last", "decay_per_step"):

@@ -9,6 +9,7 @@ the CPU, gives the CPU's numbers.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -37,16 +38,22 @@ task t : next_char { model = two  data = text("c.txt")  seq_len = 8  batch = 6 }
 """
 
 
-@pytest.fixture
-def group_of_one() -> Iterator[None]:
-    """A gloo process group of this process alone."""
+@contextlib.contextmanager
+def one_process_group(backend: str) -> Iterator[None]:
+    """A process group of this process alone (gloo on the CPU, nccl on a GPU)."""
     if dist.is_initialized():
         pytest.skip("a process group is already running here")
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
     try:
         yield
     finally:
         dist.destroy_process_group()
+
+
+@pytest.fixture
+def group_of_one() -> Iterator[None]:
+    with one_process_group("gloo"):
+        yield
 
 
 def steps(program, task_name: str | None, n: int, distributed: bool, **build) -> tuple:
@@ -114,3 +121,14 @@ def test_the_gpus_parameter_copies_give_the_cpus_numbers() -> None:
     shared = steps(program, None, 5, distributed=False)
     copied = steps(program, None, 5, distributed=False, device="cpu", copy_params=True)
     assert_same_run(copied, shared, 0.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_group_of_one_on_the_gpu_trains_through_ddp_over_nccl() -> None:
+    """DDP on a GPU (device_ids, nccl, the device copy of the parameters): the
+    undistributed GPU run's numbers (float64; cuDNN may add in another order)."""
+    program = specc.load(SPECS / "tagger.spec")
+    alone = steps(program, None, 4, distributed=False, device="cuda")
+    with one_process_group("nccl"):
+        grouped = steps(program, None, 4, distributed=True, device="cuda")
+    assert_same_run(grouped, alone, 1e-9)
