@@ -15,22 +15,11 @@ import pytest
 
 from specc.cli import main
 
-from helpers import SPECS, write_spec_and_data
+from helpers import BATCHNORM_RNN, FOX_TEXT, SPECS, write_spec_and_data
 
 torch = pytest.importorskip("torch")
 
 REL = 1e-9
-
-BATCHNORM_RNN = """
-model m {
-    input c : tokens
-    output y = c -> embedding(dim=8) -> rnn(hidden=24) -> batchnorm -> leaky_relu
-        -> dense(units=vocab) -> softmax
-}
-task t : next_char { model = m  data = text("c.txt")  seq_len = 16  batch = 8
-                     optimizer = adam(lr=3e-3) }
-"""
-CORPUS = {"c.txt": "the quick brown fox jumps over the lazy dog; " * 80}
 
 
 @pytest.fixture
@@ -88,7 +77,7 @@ def test_diagnose_on_torch_measures_the_numpy_backends_gradient_flow(
 
 
 def test_diagnose_of_a_checkpoint_on_torch_measures_what_numpy_does(tmp_path, capsys, torch_passes):
-    spec = write_spec_and_data(tmp_path, BATCHNORM_RNN, CORPUS)
+    spec = write_spec_and_data(tmp_path, BATCHNORM_RNN, FOX_TEXT)
     out = tmp_path / "runs"
     assert main(["run", str(spec), "--steps", "3", "--dtype", "float64", "--out", str(out)]) == 0
     capsys.readouterr()
@@ -103,7 +92,7 @@ def test_diagnose_of_a_checkpoint_on_torch_measures_what_numpy_does(tmp_path, ca
 
 def test_covariate_shift_on_torch_is_the_numpy_backends(tmp_path, capsys, torch_passes):
     """--shift trains both variants on the chosen backend: the same drifts and losses."""
-    spec = write_spec_and_data(tmp_path, BATCHNORM_RNN, CORPUS)
+    spec = write_spec_and_data(tmp_path, BATCHNORM_RNN, FOX_TEXT)
     args = (str(spec), "--shift", "--steps", "20")
     want = diagnose_json(capsys, *args)["shift"]
     assert not torch_passes
@@ -167,7 +156,7 @@ def test_explain_checks_the_device(capsys, args: list[str], message: str):
 
 
 def test_explain_of_a_checkpoint_checks_the_backend(tmp_path: Path, capsys):
-    spec = write_spec_and_data(tmp_path, BATCHNORM_RNN, CORPUS)
+    spec = write_spec_and_data(tmp_path, BATCHNORM_RNN, FOX_TEXT)
     assert main(["run", str(spec), "--steps", "1", "--out", str(tmp_path)]) == 0
     capsys.readouterr()
     assert main(["explain", str(tmp_path / "t.npz"), "--backend", "reference"]) == 0
