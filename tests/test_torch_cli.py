@@ -8,6 +8,8 @@ spec, and --backend makes it check that the backend can run the model.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ import pytest
 
 from specc.cli import main
 
-from helpers import BATCHNORM_RNN, FOX_TEXT, SPECS, write_spec_and_data
+from helpers import BATCHNORM_RNN, FOX_TEXT, REPO, SPECS, checkout_env, write_spec_and_data
 
 torch = pytest.importorskip("torch")
 
@@ -161,3 +163,24 @@ def test_explain_of_a_checkpoint_checks_the_backend(tmp_path: Path, capsys):
     capsys.readouterr()
     assert main(["explain", str(tmp_path / "t.npz"), "--backend", "reference"]) == 0
     assert "the reference backend runs every op of this model, on cpu" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["explain", "diagnose"])
+def test_without_torch_explain_and_diagnose_say_what_to_install(command: str) -> None:
+    hide = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from specc.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide, command, str(SPECS / "adding.spec"), "--backend", "torch"],
+        capture_output=True,
+        text=True,
+        env=checkout_env(),
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        'error: the torch backend needs PyTorch: pip install "specc[torch]"'
+    ]
