@@ -75,9 +75,11 @@ class Program:
         seed: int = 0,
         dtype: str = "float32",
         backend: str = "numpy",
+        device: str | None = None,
     ) -> Network:
-        """A network for one model on ``backend`` (`numpy`, the fast one, or
-        `reference`, the readable one), parameters initialised from `seed`."""
+        """A network for one model on ``backend`` (`numpy`, the fast one,
+        `reference`, the readable one, or `torch` on ``device``), parameters
+        initialised from `seed`."""
         from specc.backend import build_network
         from specc.frontend.passes.fits import check_parameters_fit
 
@@ -85,7 +87,7 @@ class Program:
         diags = Diagnostics()
         check_parameters_fit(bound, diags)  # refuse before allocating anything
         diags.raise_if_any(self.path, self.compiled.source)
-        return build_network(bound, backend, seed=seed, dtype=dtype)
+        return build_network(bound, backend, seed=seed, dtype=dtype, device=device)
 
     def train(self, task: str | None = None, **options):
         """Train a task (as `specc run` does, without printing); returns a RunResult

@@ -30,6 +30,20 @@ SPECS = REPO / "specs"
 #: How a user starts the command from a checkout: `python -m specc.cli`.
 SPECC_COMMAND = (sys.executable, "-m", "specc.cli")
 
+#: A small char model with a batchnorm after its rnn, and text for it
+#: (`write_spec_and_data(folder, BATCHNORM_RNN, FOX_TEXT)`): what covariate
+#: shift is measured on.
+BATCHNORM_RNN = """
+model m {
+    input c : tokens
+    output y = c -> embedding(dim=8) -> rnn(hidden=24) -> batchnorm -> leaky_relu
+        -> dense(units=vocab) -> softmax
+}
+task t : next_char { model = m  data = text("c.txt")  seq_len = 16  batch = 8
+                     optimizer = adam(lr=3e-3) }
+"""
+FOX_TEXT = {"c.txt": "the quick brown fox jumps over the lazy dog; " * 80}
+
 
 def checkout_env() -> dict[str, str]:
     """The environment for a subprocess that imports specc: this checkout first on

@@ -12,7 +12,7 @@ from specc.cli import main
 from specc.diagnose.flow import GradientFlow, gradient_flow
 from specc.train.prepare import prepare
 
-from helpers import write_spec_and_data
+from helpers import BATCHNORM_RNN, FOX_TEXT, write_spec_and_data
 
 ADDER = """
 model adder {{
@@ -105,19 +105,7 @@ def test_model_without_rnn_is_a_clear_error(tmp_path, capsys):
 
 
 def test_batchnorm_holds_the_next_layers_input_steady(tmp_path, capsys):
-    spec = write_spec_and_data(
-        tmp_path,
-        """
-        model m {
-            input c : tokens
-            output y = c -> embedding(dim=8) -> rnn(hidden=24) -> batchnorm -> leaky_relu
-                -> dense(units=vocab) -> softmax
-        }
-        task t : next_char { model = m  data = text("c.txt")  seq_len = 16  batch = 8
-                             optimizer = adam(lr=3e-3) }
-        """,
-        {"c.txt": "the quick brown fox jumps over the lazy dog; " * 80},
-    )
+    spec = write_spec_and_data(tmp_path, BATCHNORM_RNN, FOX_TEXT)
     assert main(["diagnose", str(spec), "--shift", "--steps", "40", "--format", "json"]) == 0
     with_bn, without_bn = json.loads(capsys.readouterr().out)["shift"]
     assert with_bn["variant"] == "with batchnorm" and with_bn["layer"] == "leaky_relu"

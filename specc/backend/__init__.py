@@ -60,9 +60,26 @@ def build_network(
     if device is None:
         return cls(model, seed=seed, dtype=dtype)
     if backend not in DEVICE_BACKENDS:
-        if device == "cpu":
-            return cls(model, seed=seed, dtype=dtype)
+        _check_cpu(backend, device)
+        return cls(model, seed=seed, dtype=dtype)
+    return cls(model, seed=seed, dtype=dtype, device=device)
+
+
+def check_runs(model: Model, backend: str = DEFAULT_BACKEND, device: str | None = None) -> str:
+    """Where `build_network(model, backend, device=device)` would run (``cpu``,
+    ``cuda:0``), or the error it would stop with: an unknown backend, a missing
+    extra, a device that is not there, an op without a kernel. Nothing is
+    allocated and sizes may still be symbols (`specc explain --backend`)."""
+    cls = network_class(backend)
+    if backend not in DEVICE_BACKENDS and device is not None:
+        _check_cpu(backend, device)
+    where = cls.resolve_device(device)
+    cls.check_ops(model)
+    return where
+
+
+def _check_cpu(backend: str, device: str) -> None:
+    if device != "cpu":
         raise OptionError(
             f"--device {device} needs --backend torch (the {backend} backend runs on the CPU)"
         )
-    return cls(model, seed=seed, dtype=dtype, device=device)

@@ -81,13 +81,25 @@ class Network:
     # ----- construction ------------------------------------------------------------
 
     def _kernel(self, node: NodeBase) -> Any:
-        cls = self.KERNELS.get(node.op)
-        if cls is None:
-            raise SpecError(
-                f"the {self.backend} backend cannot run op '{node.op}' (node '{node.name}' "
-                f"of model '{self.model.name}'); use --backend numpy"
-            )
-        return cls(node, self.model.sizes, self.dtype)
+        self.check_ops(self.model, [node])
+        return self.KERNELS[node.op](node, self.model.sizes, self.dtype)
+
+    @classmethod
+    def check_ops(cls, model: Model, nodes: list[NodeBase] | None = None) -> None:
+        """Refuse, by name, the first op of ``model`` (or of ``nodes``) this backend
+        has no kernel for. Needs no sizes bound, so `explain` asks it too."""
+        for node in model.nodes if nodes is None else nodes:
+            if node.op not in cls.KERNELS:
+                raise SpecError(
+                    f"the {cls.backend} backend cannot run op '{node.op}' (node '{node.name}' "
+                    f"of model '{model.name}'); use --backend numpy"
+                )
+
+    @classmethod
+    def resolve_device(cls, device: str | None) -> str:
+        """Where this backend would run on ``device`` (None: its default), or an
+        OptionError saying why it cannot. The CPU-only backends run on the CPU."""
+        return "cpu"
 
     def _check_bound(self) -> None:
         for node in self.model.nodes:

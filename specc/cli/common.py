@@ -25,15 +25,19 @@ def say_error(text: str) -> None:
     sys.stderr.flush()
 
 
-def add_backend_options(p: argparse.ArgumentParser) -> None:
-    """`--backend` and `--device`, the same on every command that runs a model."""
+def add_backend_options(
+    p: argparse.ArgumentParser, default: str | None = DEFAULT_BACKEND, what: str = ""
+) -> None:
+    """`--backend` and `--device`, the same on every command that runs a model
+    (``default`` None: the command can tell whether `--backend` was given; ``what``
+    ends the help with what the backend does there)."""
     p.add_argument(
         "--backend",
         choices=sorted(BACKENDS),
-        default=DEFAULT_BACKEND,
+        default=default,
         help="what runs the model: numpy (fast, the default), reference (every op "
         "written to be read; slower, the same numbers) or torch (PyTorch, on a CPU or a "
-        "GPU, and across processes; needs the torch extra)",
+        "GPU, and across processes; needs the torch extra)" + what,
     )
     p.add_argument(
         "--device",

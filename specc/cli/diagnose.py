@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from specc.cli.common import add_backend_options, check_device
 from specc.errors import OptionError
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "hidden state at each earlier step t, on a batch of the task's data, at "
         "initialisation and (with --train) after training. FILE may be a checkpoint. "
         "With --shift, measure instead how a layer's input distribution drifts during "
-        "training with and without batchnorm.",
+        "training with and without batchnorm. The measurements run in float64 on "
+        "--backend (the numbers agree across backends to rounding).",
     )
     p.add_argument("file", metavar="FILE", help="a spec file or a checkpoint (.npz)")
     p.add_argument("--task", metavar="T", help="which task (default: the first)")
@@ -60,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "terminal view as SVG",
     )
     p.add_argument("--out", metavar="DIR", help="where --train writes its checkpoint")
+    add_backend_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps is not None and args.steps <= 0:
         raise OptionError(f"--steps must be a positive whole number, got {args.steps}")
+    check_device(args)
+    backend, device = args.backend, args.device
     if args.svg:
         check_writable(args.svg)  # before measuring (and, with --train, training)
     flows: list[GradientFlow] = []
@@ -83,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
         task = ckpt.task
         base = Path(ckpt.spec_path).parent if ckpt.spec_path else Path.cwd()
         prepared = prepare(task, base)
-        net = ckpt.network()
-        net = net.astype("float64")
+        net = ckpt.network(backend, device).astype("float64")
         flows.append(
             gradient_flow(
                 net,
@@ -104,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         if args.shift:
             steps = args.steps or 200
             every = max(1, steps // 10)
-            traces = covariate_shift(model, task, prepared, steps, every, task.seed)
+            traces = covariate_shift(
+                model, task, prepared, steps, every, task.seed, backend, device
+            )
             if args.format == "json":
                 sys.stdout.write(
                     json.dumps(
@@ -119,12 +125,20 @@ def run(args: argparse.Namespace) -> int:
             else:
                 show(shift_view(traces), args.svg)
             return 0
-        net = program.build(task.model, prepared.sizes, seed=task.seed, dtype="float64")
+        net = program.build(
+            task.model, prepared.sizes, task.seed, "float64", backend=backend, device=device
+        )
         batch = prepared.batch(0, 0)
         flows.append(gradient_flow(net, batch, task, args.rnn, "at initialisation"))
         if args.train:
             result = run_task(
-                program, task.name, steps=args.steps, seed=args.seed, out_dir=args.out
+                program,
+                task.name,
+                steps=args.steps,
+                seed=args.seed,
+                out_dir=args.out,
+                backend=backend,
+                device=device,
             )
             trained = result.net.astype("float64")
             flows.append(

@@ -11,6 +11,8 @@ import argparse
 import re
 from pathlib import Path
 
+from specc.backend import DEFAULT_BACKEND
+from specc.cli.common import add_backend_options, check_device
 from specc.cli.params import add_set_option, overrides
 from specc.errors import OptionError, SpecError
 from specc.frontend.suggest import did_you_mean
@@ -41,7 +43,13 @@ them or --task reads them from the task's data.
 
 Given a checkpoint (a .npz file written by `specc run`), shows the trained
 model's graph and, in addition, the training step and metrics, each
-parameter's shape and L2 norm, and batchnorm running statistics."""
+parameter's shape and L2 norm, and batchnorm running statistics.
+
+The figures come from the spec alone and are the same on every backend. With
+--backend (and --device), explain also checks that this backend can run every
+op of the model there, without running it: an op the backend has no kernel
+for, a missing extra or a device that is not there is an error (exit status
+1), and the text view says where the model runs."""
 
 EPILOG = """\
 examples:
@@ -51,6 +59,7 @@ examples:
   specc explain specs/adding.spec --unroll 5
   specc explain specs/char_rnn.spec --format mermaid > graph.mmd
   specc explain specs/char_rnn.spec --format dot | dot -Tsvg > graph.svg
+  specc explain specs/char_rnn.spec --backend torch --device cuda
   specc explain runs/python_docs.npz"""
 
 
@@ -104,6 +113,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--svg",
         metavar="OUT",
         help="also save the text view (or the --unroll picture) as an SVG image at OUT",
+    )
+    add_backend_options(
+        p,
+        default=None,
+        what="; explain checks it can run every op of the model (the figures are the "
+        "same on every backend)",
     )
     add_set_option(p)
 
@@ -174,6 +189,9 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"--unroll: {steps} is not a number of steps; use 1 to {MAX_UNROLL:,}")
     if steps is not None and fmt != "text":
         raise OptionError("--unroll draws text; it cannot be combined with --format " + fmt)
+    backend, device = getattr(args, "backend", None), getattr(args, "device", None)
+    if device is not None:
+        check_device(args)
     if svg:
         check_writable(svg)
 
@@ -192,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
         reports = reports_from_spec(args.file, model, task, sizes, params)
     if not reports:
         raise SpecError("defines no model", path=args.file)
+    if backend is not None or device is not None:
+        _check_backend(reports, backend or DEFAULT_BACKEND, device, args.file)
 
     console = Console()
     view = unroll_view(reports, steps) if steps is not None else text_view(reports, ckpt)
@@ -209,3 +229,18 @@ def run(args: argparse.Namespace) -> int:
     if svg:
         save_svg(view, svg, f"specc explain {Path(args.file).name}")
     return 0
+
+
+def _check_backend(reports: list, backend: str, device: str | None, path: str) -> None:
+    """`--backend`/`--device`: refuse what the backend cannot run there, else say
+    where each model runs (a note under its figures)."""
+    from specc.backend import check_runs
+
+    for report in reports:
+        try:
+            where = check_runs(report.model, backend, device)
+        except SpecError as err:
+            if err.path is None and type(err) is SpecError:
+                err.path = path  # an op the backend lacks: say which file holds it
+            raise
+        report.notes.append(f"the {backend} backend runs every op of this model, on {where}")

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from specc.backend import DEFAULT_BACKEND, build_network
 from specc.backend.graph import Network
-from specc.backend.numpy.network import Network as FastNetwork
 from specc.errors import SpecError
 from specc.ir.ops import NodeBase
 from specc.ir.spec import Model, Task
@@ -235,8 +235,11 @@ def covariate_shift(
     steps: int,
     every: int,
     seed: int,
+    backend: str = DEFAULT_BACKEND,
+    device: str | None = None,
 ) -> list[ShiftTrace]:
-    """Train the model with and without its batchnorm; watch the same layer's input."""
+    """Train the model with and without its batchnorm on ``backend`` (in float64);
+    watch the same layer's input."""
     from specc.train.loop import train_step
     from specc.train.optim import make_optimizer
 
@@ -244,7 +247,7 @@ def covariate_shift(
     probe = prepared.val[0] if prepared.val else prepared.batch(0, 0)
     traces = []
     for variant, m in (("with batchnorm", model), ("without batchnorm", without_batchnorm(model))):
-        net = FastNetwork(m, seed=seed, dtype="float64")
+        net = build_network(m, backend, seed=seed, dtype="float64", device=device)
         opt = make_optimizer(task.optimizer, net.flat_params.size, net.dtype)
         trace = ShiftTrace(variant, consumer)
         spe = prepared.steps_per_epoch

@@ -5,9 +5,10 @@ launches the same thing on this machine): every process runs `specc run` with
 RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT in its environment.
 Each process prepares the same batches (they depend only on the seed), takes
 its shard of every global batch (`Dist.shard`), and the torch backend sums the
-loss's count, the batch-norm statistics and the gradients over the processes
-(`Network.distribute`), so every process applies the same update to the same
-parameters: the run is the one-process run with the whole batch, to rounding.
+loss's count, the batch-norm statistics and (through DistributedDataParallel)
+the gradients over the processes (`Network.distribute`), so every process
+applies the same update to the same parameters: the run is the one-process run
+with the whole batch, to rounding.
 
 Process 0 alone prints, writes checkpoints and metrics. A stop signal on any
 process stops all of them at the same step boundary (`Dist.agree_stop`). A

@@ -4,9 +4,10 @@
 `_backward` asks autograd for the gradients of the parameter tensors (and, when
 ``watch`` is set, of each recurrent layer's hidden states) and writes them into
 the base class's flat gradient array. The training step (`backward_flat`)
-computes its loss in torch too, and in a distributed run (`distribute`) sums
-the loss's count, the batch-norm statistics and the gradients over every
-process.
+computes its loss in torch too, and in a distributed run (`distribute`) goes
+through DistributedDataParallel, which sums the gradients over every process
+while backward runs; the loss's count and the batch-norm statistics are summed
+by `collective`.
 """
 
 from __future__ import annotations
@@ -92,7 +93,12 @@ class Network(GraphNetwork):
         seed: int = 0,
         dtype: str | np.dtype = "float32",
         device: str | None = None,
+        *,
+        copy_params: bool | None = None,
     ) -> None:
+        """``copy_params``: hold the parameters as a copy on the device, refreshed
+        before each pass (None: on any device but the CPU; True on the CPU runs
+        the GPU's way on a machine without one, for tests)."""
         require_torch()
         self.device = parse_device(device)
         super().__init__(model, seed, dtype)
@@ -101,16 +107,39 @@ class Network(GraphNetwork):
         }
         self._owner = {key: key.rsplit(".", 1) for key in self.params}
         self._group: Any = None  # a torch.distributed process group once distributed
+        self._ddp: Any = None  # the DistributedDataParallel wrapper once distributed
         self._fused = False
-        # On the CPU the autograd leaves are the parameter arrays themselves.
-        self._cpu_leaves = (
-            {k: torch.from_numpy(v).requires_grad_() for k, v in self.params.items()}
-            if self.device.type == "cpu"
-            else None
-        )
+        # The parameters as autograd leaves (nn.Parameters, so that DDP can wrap
+        # them): on the CPU the parameter arrays themselves; on a GPU views of
+        # one device copy of `flat_params`, refreshed before each forward pass.
+        self._shared = self.device.type == "cpu" if copy_params is None else not copy_params
+        self._device_flat: Any = None
+        if self._shared:
+            flat = torch.from_numpy(self.flat_params)
+        else:
+            flat = torch.empty(
+                self.flat_params.size, dtype=torch_dtype_of(self), device=self.device
+            )
+            self._device_flat = flat
+        self._leaf_params = {
+            k: torch.nn.Parameter(flat[s].view(self.params[k].shape))
+            for k, s in self.param_slices.items()
+        }
+
+    @classmethod
+    def resolve_device(cls, device: str | None) -> str:
+        """The torch device ``device`` names, once PyTorch is installed and sees it."""
+        require_torch()
+        return str(parse_device(device))
 
     def astype(self, dtype: str | np.dtype) -> Network:
-        copy = type(self)(self.model, seed=self.seed, dtype=dtype, device=str(self.device))
+        copy = type(self)(
+            self.model,
+            seed=self.seed,
+            dtype=dtype,
+            device=str(self.device),
+            copy_params=not self._shared,
+        )
         copy.load(self.params, self.state)
         return copy
 
@@ -118,9 +147,10 @@ class Network(GraphNetwork):
 
     def distribute(self, group: Any = None) -> None:
         """Train as one of the processes of ``group`` (the default group when None):
-        batch-norm statistics, the loss's count and the gradients of every
-        training step are summed over them, and every process starts from
-        process 0's parameters and buffers."""
+        batch-norm statistics and the loss's count of every training step are
+        summed over them, the gradients by DistributedDataParallel (see
+        `collective.data_parallel`), and every process starts from process 0's
+        parameters and buffers."""
         from specc.backend.torch import collective
 
         self._group = group if group is not None else torch.distributed.group.WORLD
@@ -130,6 +160,18 @@ class Network(GraphNetwork):
             tensor = torch.from_numpy(array).to(self.device)
             collective.broadcast_(tensor, 0, self._group)
             array[...] = tensor.cpu().numpy()
+        self._ddp = collective.data_parallel(self, self._group)
+
+    def unused_params(self) -> bool:
+        """Whether some parameter cannot reach the loss (a second output's layers):
+        DistributedDataParallel must then look for them after each forward pass."""
+        needed, todo = set(), [self.model.outputs[0]]
+        while todo:
+            name = todo.pop()
+            if name not in needed and name in self._nodes:
+                needed.add(name)
+                todo.extend(self._nodes[name].inputs)
+        return any(node not in needed for node, _ in self._owner.values())
 
     def shard_rows(self, start: int, stop: int, total: int) -> None:
         """The rows [start, stop) of a global batch of ``total`` that the next
@@ -141,13 +183,11 @@ class Network(GraphNetwork):
     # ----- running -------------------------------------------------------------------
 
     def _leaves(self) -> dict[str, Any]:
-        if self._cpu_leaves is not None:
-            return self._cpu_leaves
-        flat = torch.from_numpy(self.flat_params).to(self.device)
-        return {
-            k: flat[s].view(self.params[k].shape).detach().requires_grad_()
-            for k, s in self.param_slices.items()
-        }
+        if not self._shared:
+            # one transfer of the flat array; through `.data`, as the CPU's leaves
+            # see the optimizer's writes, without autograd counting a new version
+            self._device_flat.data.copy_(torch.from_numpy(self.flat_params))
+        return self._leaf_params
 
     def _tensor(self, array: np.ndarray) -> Any:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
@@ -218,7 +258,7 @@ class Network(GraphNetwork):
         ]
         hidden = [h for name, _ in watched for h in caches.states[name]]
         grads = self._autograd(outs, gouts, caches, hidden, retain=True)
-        self._store(caches, grads[: len(caches.leaves)], reduce=False)
+        self._store(grads[: len(caches.leaves)])
         found = iter(grads[len(caches.leaves) :])
         for name, kernel in watched:
             hs = caches.states[name]
@@ -235,31 +275,22 @@ class Network(GraphNetwork):
             torch.autograd.grad(outs, inputs, gouts, retain_graph=retain, allow_unused=True)
         )
 
-    def _store(self, tape: Tape, grads: list[Any], reduce: bool) -> None:
-        """Parameter gradients into `flat_grads` (summed over the processes when
-        ``reduce`` and distributed)."""
-        if self.device.type == "cpu":
+    def _store(self, grads: list[Any]) -> None:
+        """The parameters' gradients (in `_leaf_params` order; None for zero) into
+        `flat_grads`: in place on the CPU, in one transfer from a GPU."""
+        if self._shared:
             flat = torch.from_numpy(self.flat_grads)
         else:
-            flat = torch.zeros(self.flat_grads.size, dtype=torch_dtype_of(self), device=self.device)
+            flat = torch.empty(self.flat_grads.size, dtype=torch_dtype_of(self), device=self.device)
         flat.zero_()
-        for key, grad in zip(tape.leaves, grads, strict=True):
+        for key, grad in zip(self._leaf_params, grads, strict=True):
             if grad is not None:
                 flat[self.param_slices[key]] = grad.reshape(-1)
-        if reduce and self._group is not None:
-            from specc.backend.torch.collective import all_sum_
-
-            all_sum_(flat, self._group)
-        if self.device.type != "cpu":
+        if not self._shared:
             self.flat_grads[...] = flat.cpu().numpy()
 
-    def backward_flat(self, inputs, targets, mask=None, loss=None, output=None, train=True):
-        """The training step in torch: loss, autograd, gradients into `flat_grads`.
-
-        Distributed, the loss is each shard's sum over the count of the whole
-        global batch, so the summed gradients are the whole batch's mean."""
-        kind, out_name, start = self._loss_start(targets, loss, output)
-        stop = out_name if kind == "cross_entropy" else None
+    def _loss(self, inputs, targets, mask, kind: str, start: str, stop: str | None, train: bool):
+        """Forward to the loss: (its sum, the count of what it sums, the tape)."""
         self._fused = True
         try:
             _, tape = self._run(inputs, train, mask, stop)
@@ -273,14 +304,31 @@ class Network(GraphNetwork):
         else:
             target = self._tensor(np.asarray(targets).astype(np.int64, copy=False))
         total, count = self.LOSSES[kind](pred, target, loss_mask)
+        return total, count, tape
+
+    def backward_flat(self, inputs, targets, mask=None, loss=None, output=None, train=True):
+        """The training step in torch: loss, autograd, gradients into `flat_grads`.
+
+        Distributed, the forward pass goes through DistributedDataParallel, and
+        the loss is each shard's sum over the count of the whole global batch,
+        so the gradients DDP sums over the processes are the whole batch's mean."""
+        kind, out_name, start = self._loss_start(targets, loss, output)
+        stop = out_name if kind == "cross_entropy" else None
+        args = (inputs, targets, mask, kind, start, stop, train)
+        total, count, tape = self._loss(*args) if self._ddp is None else (*self._ddp(*args), None)
         sums = torch.stack([total.detach(), count.detach().to(total.dtype)])
         if self._group is not None:
             from specc.backend.torch.collective import all_sum_
 
             all_sum_(sums, self._group)
         n = sums[1].clamp(min=1.0)
-        grads = self._autograd([total / n], [None], tape, [], retain=False)
-        self._store(tape, grads, reduce=True)
+        if tape is not None:
+            self._store(self._autograd([total / n], [None], tape, [], retain=False))
+        else:  # DDP sums each bucket of gradients over the processes during backward
+            (total / n).backward()
+            self._store([p.grad for p in self._leaf_params.values()])
+            for p in self._leaf_params.values():
+                p.grad = None
         return float(sums[0] / n)
 
 
