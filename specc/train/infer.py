@@ -7,6 +7,7 @@ import numpy as np
 from specc.backend.graph import Network
 from specc.data.vocab import Vocab
 from specc.errors import OptionError
+from specc.ir.spec import Model, Task
 from specc.train.metrics import log_softmax
 
 
@@ -28,6 +29,23 @@ def encode_prime(vocab: Vocab, prime: str) -> np.ndarray:
     return vocab.encode(list(prime))
 
 
+#: How `generate` feeds the model: one character at a time carrying every recurrent
+#: layer's state, or the last `window` characters from zero state for each one.
+CONTEXTS = ("step", "window")
+
+
+def default_context(task: Task, model: Model) -> str:
+    """How a checkpoint samples unless told: stepping for a model trained carrying
+    state (what it learned), a window for one trained on windows from zero state
+    (the context it saw in training)."""
+    return "step" if task.state == "carry" and can_step(model) else "window"
+
+
+def can_step(model: Model) -> bool:
+    """Whether every recurrent layer runs forward in time, so the model can be stepped."""
+    return not any(n.recurrent and getattr(n, "reverse", False) for n in model.nodes)
+
+
 def generate(
     net: Network,
     vocab: Vocab,
@@ -36,28 +54,70 @@ def generate(
     temperature: float = 1.0,
     seed: int = 0,
     window: int = 64,
+    context: str = "window",
 ) -> str:
     """Sample `n` characters after `prime`.
 
-    The model is stateless between calls and was trained on windows that
-    start from h_0 = 0, so each character is predicted from the last
-    `window` characters, the same context it saw in training.
+    ``context="step"`` runs the prime once, then feeds each sampled character
+    alone, carrying every recurrent layer's state (see `Network.carrying`): the
+    whole text so far is the context, at the cost of one step per character.
+    ``context="window"`` predicts each character from the last `window`
+    characters starting from zero state, the context a model trained with
+    ``state = window`` saw in training, at the cost of `window` steps each.
     """
     if temperature <= 0:
         raise OptionError(f"temperature must be greater than 0, got {temperature:g}")
+    if context not in CONTEXTS:
+        raise OptionError(f"context must be one of {', '.join(CONTEXTS)}, got {context!r}")
     rng = np.random.default_rng(seed)
-    context = list(encode_prime(vocab, prime))
-    if not context:
-        context = [vocab.index("\n")] if "\n" in vocab else [0]
+    ids = list(encode_prime(vocab, prime))
+    if not ids:
+        ids = [vocab.index("\n")] if "\n" in vocab else [0]
+    if context == "step":
+        return "".join(vocab.decode(_stepped(net, ids, n, temperature, rng)))
+    return "".join(vocab.decode(_windowed(net, ids, n, temperature, rng, window)))
+
+
+def _stepped(
+    net: Network, prime: list[int], n: int, temperature: float, rng: np.random.Generator
+) -> list[int]:
+    """`n` ids sampled one step at a time after the prime, state carried throughout."""
+    name = net.model.inputs[0].name
+    out: list[int] = []
+    with net.carrying(net.zero_state(1)):
+        logits = net.scores({name: np.asarray(prime, dtype=np.int64)[None, :]})[0, -1]
+        one = np.zeros((1, 1), dtype=np.int64)
+        for i in range(n):
+            nxt = _draw(rng, logits, temperature)
+            out.append(nxt)
+            if i + 1 < n:
+                one[0, 0] = nxt
+                logits = net.scores({name: one})[0, -1]
+    return out
+
+
+def _draw(rng: np.random.Generator, logits: np.ndarray, temperature: float) -> int:
+    """One index drawn from softmax(logits / temperature), in float64."""
+    p = np.exp(log_softmax(logits.astype(np.float64) / temperature))
+    return _sample(rng, p / p.sum())
+
+
+def _windowed(
+    net: Network,
+    context: list[int],
+    n: int,
+    temperature: float,
+    rng: np.random.Generator,
+    window: int,
+) -> list[int]:
+    """`n` ids, each predicted from the last `window` ids from zero state."""
     out: list[int] = []
     for _ in range(n):
         ids = np.asarray(context[-window:], dtype=np.int64)[None, :]
-        logits = net.scores({net.model.inputs[0].name: ids})[0, -1].astype(np.float64) / temperature
-        p = np.exp(log_softmax(logits))
-        nxt = _sample(rng, p / p.sum())
+        nxt = _draw(rng, net.scores({net.model.inputs[0].name: ids})[0, -1], temperature)
         context.append(nxt)
         out.append(nxt)
-    return "".join(vocab.decode(out))
+    return out
 
 
 def tag_words(
