@@ -8,8 +8,9 @@ by :class:`specc.train.checkpoint_docs.CheckpointDocs`, which writes and reads
 them), an optimizer array `__opt__.NAME`, or, for a task trained with
 ``state = carry`` (its `__task__` says so), a carried recurrent state
 `__carry__.NODE.h` / `__carry__.NODE.c` of shape (batch, H): where each row
-of the next batch starts, so a resumed run goes on exactly as it would have. Writes go to a temporary file, are
-fsynced and renamed, so a crash never leaves a torn checkpoint.
+of the next batch starts, so a resumed run goes on exactly as it would have.
+Writes go to a temporary file, are fsynced and renamed, so a crash never
+leaves a torn checkpoint.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Checkpoint:
         if self.rng_state is not None:
             net.rng.bit_generator.state = self.rng_state
         return net
+
 
 #: The name prefix of the carried-state arrays.
 CARRY_PREFIX = "__carry__."

@@ -88,8 +88,9 @@ class _Gated(Carries, Op):
         if start is None:
             ys, _ = torch.func.functional_call(module, weights, (x,))
         else:
-            hx = tuple(s[None] for s in start)
-            ys, final = torch.func.functional_call(module, weights, (x, hx if len(hx) > 1 else hx[0]))
+            hx = tuple(s[None] for s in start)  # (1, B, H): one layer, one direction
+            hx = hx if len(hx) > 1 else hx[0]
+            ys, final = torch.func.functional_call(module, weights, (x, hx))
             finals = final if isinstance(final, tuple) else (final,)
             self.carry = carried_out(*(s[0] for s in finals))
         if self.node.return_ == "last":

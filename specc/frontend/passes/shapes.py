@@ -160,8 +160,7 @@ def _check_carryable(model: Model, diags: Diagnostics) -> None:
     for node in model.nodes:
         if node.recurrent and getattr(node, "reverse", False):
             diags.error(
-                f"state = carry cannot carry the state of '{node.name}': it runs backward "
-                "in time",
+                f"state = carry cannot carry the state of '{node.name}': it runs backward in time",
                 node.span,
                 "remove reverse=true, or train with the default state = window",
             )
