@@ -206,3 +206,33 @@ def test_the_best_checkpoint_exports_like_the_last(tagger, capsys, tmp_path) -> 
         if list(t.dims) == list(table.shape)
     ]
     assert any(np.allclose(a, table, rtol=1e-6) for a in stored)
+
+
+def test_a_carried_char_model_exports_with_its_state_and_steps_like_specc(tmp_path, capsys):
+    """`specc export --state`: onnxruntime fed one character per call, carrying the
+    states the graph returns, gives the scores specc's own stepping gives."""
+    spec = (SPECS / "char_lstm.spec").read_text()
+    spec = spec.replace("seq_len", "state     = carry\n    seq_len", 1)
+    path = tmp_path / "carried.spec"
+    path.write_text(spec)
+    program = specc.load(path)
+    task = program.task(None)
+    result = program.train(task.name, steps=2, out_dir=tmp_path / "runs")
+    out = tmp_path / "lm.onnx"
+    status, stdout, _ = export(capsys, str(result.checkpoint), "-o", str(out), "--state")
+    assert status == 0 and "lstm.h0, lstm.c0" in stdout
+    sess = session(out)
+    meta = sess.get_modelmeta().custom_metadata_map
+    assert meta["specc.state"] == "carry"
+    net = load_checkpoint(result.checkpoint).network()
+    stepper = net.stepper(batch=1)
+    state = {k + "0": v for k, v in net.zero_state(1).items()}
+    names = [o.name for o in sess.get_outputs()]
+    for char in np.random.default_rng(0).integers(0, len(result.prepared.vocab), 12):
+        ids = np.array([[char]], dtype=np.int64)
+        outs = dict(zip(names, sess.run(None, {"chars": ids, **state}), strict=True))
+        state = {k[:-1] + "0": v for k, v in outs.items() if k.endswith("n")}
+        want = stepper.scores(ids[0])
+        got = np.log(outs[net.model.outputs[0]][:, -1])
+        want = want - np.log(np.exp(want - want.max()).sum()) - want.max()
+        assert np.abs(got - want).max() < 1e-4

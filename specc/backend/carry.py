@@ -78,6 +78,24 @@ def refuse_reversed(model: Model, why: str) -> None:
             )
 
 
+def check_state(model: Model, state: State) -> None:
+    """A ValueError unless ``state`` names every carried array of ``model`` (and only
+    those), each (B, H) with one B."""
+    want = zero_state(model, 1, np.float64)
+    if set(state) != set(want):
+        raise ValueError(
+            f"a carried state of model '{model.name}' has {', '.join(sorted(want))}; "
+            f"got {', '.join(sorted(state)) or 'nothing'}"
+        )
+    rows = {np.shape(v)[0] if np.ndim(v) == 2 else -1 for v in state.values()}
+    for key, value in state.items():
+        if np.ndim(value) != 2 or np.shape(value)[1] != want[key].shape[1] or len(rows) > 1:
+            raise ValueError(
+                f"the carried state {key} has shape {np.shape(value)}; each must be "
+                f"(B, {want[key].shape[1]}) with the same B"
+            )
+
+
 def hidden_of(model: Model, node: NodeBase) -> int:
     """A recurrent node's bound width H."""
     hidden = node.hidden  # type: ignore[attr-defined]

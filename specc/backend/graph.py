@@ -29,7 +29,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from specc.backend.carry import State, carried_nodes, refuse_reversed, state_parts, zero_state
+from specc.backend.carry import (
+    State,
+    carried_nodes,
+    check_state,
+    refuse_reversed,
+    state_parts,
+    zero_state,
+)
 from specc.errors import SpecError
 from specc.ir.ops import NodeBase
 from specc.ir.spec import Model
@@ -343,13 +350,8 @@ class Network:
         (truncated BPTT). The yielded `Carried`'s ``state`` is the state after the
         latest pass, and stays readable after the block."""
         refuse_reversed(self.model, "carrying state")
+        check_state(self.model, state)
         nodes = carried_nodes(self.model)
-        want = {f"{n.name}.{p}" for n in nodes for p in state_parts(n)}
-        if set(state) != want:
-            raise ValueError(
-                f"a carried state of model '{self.model.name}' has {', '.join(sorted(want))}; "
-                f"got {', '.join(sorted(state)) or 'nothing'}"
-            )
         kernels = [self.kernels[n.name] for n in nodes]
         saved = [k.carry for k in kernels]
         for node, kernel in zip(nodes, kernels, strict=True):
@@ -377,6 +379,31 @@ class Network:
         with self.carrying(state) as carried:
             outputs = self.forward(inputs)
         return outputs, carried.state
+
+    def stepper(self, state: State | None = None, batch: int = 1) -> Stepper:
+        """A `Stepper`: scores one step at a time from ``state`` (zeros for ``batch``
+        rows when None), carrying the state from call to call; what sampling runs."""
+        refuse_reversed(self.model, "stepping")
+        return Stepper(self, self.zero_state(batch) if state is None else state)
+
+
+class Stepper:
+    """Scores of one step at a time, the state carried between calls (any backend:
+    each call is a `Network.scores` of one step inside `Network.carrying`)."""
+
+    def __init__(self, net: Network, state: State) -> None:
+        check_state(net.model, state)
+        self._net = net
+        self.state: State = dict(state)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """One step: token ids (B,) or floats (B, N) in, the scores (B, C) out
+        (before the final softmax, as `Network.scores`)."""
+        inputs = {self._net.model.inputs[0].name: np.asarray(x)[:, None]}
+        with self._net.carrying(self.state) as carried:
+            out = self._net.scores(inputs)
+        self.state = carried.state
+        return out[:, -1]
 
 
 class Carried:

@@ -11,14 +11,6 @@ from specc.ir.spec import Model, Task
 from specc.train.metrics import log_softmax
 
 
-def _sample(rng: np.random.Generator, p: np.ndarray) -> int:
-    """``rng.choice(len(p), p=p)`` without its argument checks: the same arithmetic
-    and the same draw from ``rng``, so the same index, several times faster."""
-    cdf = p.cumsum()
-    cdf /= cdf[-1]
-    return int(cdf.searchsorted(rng.random(), side="right"))
-
-
 def encode_prime(vocab: Vocab, prime: str) -> np.ndarray:
     unknown = sorted({c for c in prime if c not in vocab})
     if unknown:
@@ -81,25 +73,32 @@ def generate(
 def _stepped(
     net: Network, prime: list[int], n: int, temperature: float, rng: np.random.Generator
 ) -> list[int]:
-    """`n` ids sampled one step at a time after the prime, state carried throughout."""
-    name = net.model.inputs[0].name
+    """`n` ids sampled one step at a time after the prime, state carried throughout
+    (`Network.stepper`: on the numpy backend, small step functions per node)."""
+    stepper = net.stepper(batch=1)
+    one = np.zeros(1, dtype=np.int64)
+    for i in prime:
+        one[0] = i
+        logits = stepper.scores(one)[0]
     out: list[int] = []
-    with net.carrying(net.zero_state(1)):
-        logits = net.scores({name: np.asarray(prime, dtype=np.int64)[None, :]})[0, -1]
-        one = np.zeros((1, 1), dtype=np.int64)
-        for i in range(n):
-            nxt = _draw(rng, logits, temperature)
-            out.append(nxt)
-            if i + 1 < n:
-                one[0, 0] = nxt
-                logits = net.scores({name: one})[0, -1]
+    for k in range(n):
+        nxt = _draw(rng, logits, temperature)
+        out.append(nxt)
+        if k + 1 < n:
+            one[0] = nxt
+            logits = stepper.scores(one)[0]
     return out
 
 
 def _draw(rng: np.random.Generator, logits: np.ndarray, temperature: float) -> int:
-    """One index drawn from softmax(logits / temperature), in float64."""
-    p = np.exp(log_softmax(logits.astype(np.float64) / temperature))
-    return _sample(rng, p / p.sum())
+    """One index drawn from softmax(logits / temperature), in float64: the inverse of
+    the unnormalised cumulative sum at a uniform draw (one ``rng.random()``)."""
+    z = logits.astype(np.float64)
+    z -= z.max()
+    z /= temperature
+    cdf = np.exp(z, out=z).cumsum()
+    index = int(cdf.searchsorted(rng.random() * cdf[-1], side="right"))
+    return min(index, len(cdf) - 1)  # u·total may round up to the total itself
 
 
 def _windowed(
