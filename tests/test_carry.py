@@ -76,6 +76,39 @@ def trained_stack(backend: str, vocab: int = 9):
     return net
 
 
+#: The ops STACK leaves out, and an embedding folded into the layer that alone reads it.
+OTHERS = """
+model m {
+    input  chars : tokens
+    o = chars -> one_hot -> relu -> rnn(hidden=5, activation=sigmoid)
+    f = chars -> embedding(dim=4) -> gru(hidden=3)
+    k = (o, f) -> concat -> tanh -> sigmoid -> softmax
+    j = k
+    output next = j -> batchnorm(affine=false) -> dense(units=vocab, bias=false) -> softmax
+}
+"""
+
+
+@pytest.mark.parametrize("spec", [STACK, OTHERS], ids=["stack", "others"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stepper_gives_the_scores_of_the_whole_sequence(backend, spec):
+    """`Network.stepper` (on numpy, small step functions per node) one step at a time
+    equals `scores` over the whole sequence, and ends in the state `step` ends in."""
+    model = specc.loads(spec).bound_model("m", {"vocab": 9})
+    net = build_network(model, backend_or_skip(backend), seed=3, dtype="float64")
+    for key, value in net.state.items():
+        value[...] = np.linspace(0.6, 1.4, value.size) if "var" in key else 0.1
+    ids = np.random.default_rng(2).integers(0, 9, size=(3, 8))
+    start = {k: v + 0.2 for k, v in net.zero_state(3).items()}
+    stepper = net.stepper(start)
+    got = np.stack([stepper.scores(ids[:, t]).copy() for t in range(8)], axis=1)
+    with net.carrying(start) as carried:
+        want = net.scores({"chars": ids})
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    for key, value in carried.state.items():
+        np.testing.assert_allclose(stepper.state[key], value, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_stepping_one_character_at_a_time_equals_running_the_whole_sequence(backend):
     net = trained_stack(backend_or_skip(backend))

@@ -93,10 +93,10 @@ def _stepped(
 def _draw(rng: np.random.Generator, logits: np.ndarray, temperature: float) -> int:
     """One index drawn from softmax(logits / temperature), in float64: the inverse of
     the unnormalised cumulative sum at a uniform draw (one ``rng.random()``)."""
-    z = logits.astype(np.float64)
-    z -= z.max()
-    z /= temperature
-    cdf = np.exp(z, out=z).cumsum()
+    z = np.subtract(logits, logits.max(), dtype=np.float64)
+    if temperature != 1:
+        z /= temperature
+    cdf = np.exp(z, out=z).cumsum(out=z)
     index = int(cdf.searchsorted(rng.random() * cdf[-1], side="right"))
     return min(index, len(cdf) - 1)  # u·total may round up to the total itself
 
