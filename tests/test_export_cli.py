@@ -218,7 +218,7 @@ def test_a_carried_char_model_exports_with_its_state_and_steps_like_specc(tmp_pa
     program = specc.load(path)
     task = program.task(None)
     result = program.train(task.name, steps=2, out_dir=tmp_path / "runs")
-    out = tmp_path / "lm.onnx"
+    out = tmp_path / "specs" / "runs" / "python_docs_lstm.onnx"  # where the docs read it
     status, stdout, _ = export(capsys, str(result.checkpoint), "-o", str(out), "--state")
     assert status == 0 and "lstm.h0, lstm.c0" in stdout
     sess = session(out)
@@ -236,3 +236,16 @@ def test_a_carried_char_model_exports_with_its_state_and_steps_like_specc(tmp_pa
         got = np.log(outs[net.model.outputs[0]][:, -1])
         want = want - np.log(np.exp(want - want.max()).sum()) - want.max()
         assert np.abs(got - want).max() < 1e-4
+    # the docs' stepping example samples from it
+    text = (REPO / "docs" / "export.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", text[text.index("## Stepping with") :], re.S)
+    done = subprocess.run(
+        [sys.executable, "-c", code.group(1)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=checkout_env(),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("The ") and len(done.stdout) == len("The ") + 200 + 1
