@@ -7,7 +7,7 @@
    how every model sampled before) and ``context="step"`` (one step per
    character, every layer's state carried), the two alternating in one process
    so that a busier or quieter machine affects both alike.
-2. Learning: `specs/char_lstm.spec` trained with ``state = window`` and with
+2. Learning: `specs/char_lstm.spec` (or ``--spec``) trained with ``state = window`` and with
    ``state = carry`` for the same wall-clock budget, in alternating slices
    (bench_learning.py's trainer), then the held-out bits per character of each
    as it trains (windows from zero state; the held-out stream carried), and the
@@ -64,11 +64,10 @@ def sampling(rounds: int) -> list[tuple[int, str, float]]:
     return out
 
 
-def learning(seconds: float) -> list[tuple[str, int, dict, dict]]:
+def learning(spec: Path, seconds: float) -> list[tuple[str, int, dict, dict]]:
     """(state, steps, held-out metrics as trained, held-out metrics read carried)."""
     from specc.train.metrics import evaluate
 
-    spec = REPO / "specs" / "char_lstm.spec"
     trainers = {state: Trainer(spec, state) for state in ("window", "carry")}
     done = 0.0
     while done < seconds:
@@ -88,26 +87,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=120.0, help="training time per model")
     ap.add_argument("--rounds", type=int, default=3, help="sampling runs per context")
     ap.add_argument("--skip-learning", action="store_true")
+    ap.add_argument("--skip-sampling", action="store_true")
+    ap.add_argument(
+        "--spec", type=Path, default=REPO / "specs" / "char_lstm.spec", help="what learns"
+    )
     args = ap.parse_args(argv)
     from specc.study.machine import describe
 
     print(f"machine: {describe()}")
-    print("sampling (generate, rnn model of bench_torch.py, 65 characters, batch 1):")
-    rates = {(h, c): r for h, c, r in sampling(args.rounds)}
-    for hidden in (128, 512):
-        window, step = rates[(hidden, "window")], rates[(hidden, "step")]
-        print(
-            f"  hidden {hidden:>3}: window of 64 {window:>9,.0f} chars/s   "
-            f"step {step:>9,.0f} chars/s   ({step / window:.1f}x)"
-        )
+    if not args.skip_sampling:
+        print("sampling (generate, rnn model of bench_torch.py, 65 characters, batch 1):")
+        rates = {(h, c): r for h, c, r in sampling(args.rounds)}
+        for hidden in (128, 512):
+            window, step = rates[(hidden, "window")], rates[(hidden, "step")]
+            print(
+                f"  hidden {hidden:>3}: window of 64 {window:>9,.0f} chars/s   "
+                f"step {step:>9,.0f} chars/s   ({step / window:.1f}x)"
+            )
     if args.skip_learning:
         return 0
     print(
-        f"learning (specs/char_lstm.spec, {args.seconds:g} s of training each, "
+        f"learning ({args.spec.name}, {args.seconds:g} s of training each, "
         f"in {SLICE_SECONDS:g} s turns):"
     )
     print(f"  {'state':<7} {'steps':>6} {'held-out bits/char':>19} {'read carried':>13}")
-    for state, steps, own, carried in learning(args.seconds):
+    for state, steps, own, carried in learning(args.spec, args.seconds):
         print(
             f"  {state:<7} {steps:>6} {own['bits_per_char']:>19.4f} "
             f"{carried['bits_per_char']:>13.4f}"

@@ -328,6 +328,18 @@ def test_generate_steps_a_carried_checkpoint_and_refuses_to_step_a_reversed_one(
     assert main(["generate", ckpt, "-n", "30", "--prime", "the ", "--context", "window"]) == 0
     assert capsys.readouterr().out != auto
 
+    # a model trained on windows steps too unless told (it scores better read carried)
+    windowed = TASK.replace("state      = carry\n", "")
+    run_task(program(tmp_path / "w", windowed), out_dir=tmp_path / "w" / "o")
+    window_ckpt = str(tmp_path / "w" / "o" / "t.npz")
+    for context in ("auto", "step", "window"):
+        assert (
+            main(["generate", window_ckpt, "-n", "200", "--prime", "the ", "--context", context])
+            == 0
+        )
+    auto, step, window = capsys.readouterr().out.splitlines()
+    assert auto == step != window
+
     reversed_spec = TASK.replace("gru(hidden=10)", "gru(hidden=10, reverse=true)")
     reversed_spec = reversed_spec.replace("state      = carry\n", "")
     run_task(program(tmp_path / "r", reversed_spec), out_dir=tmp_path / "r" / "o")

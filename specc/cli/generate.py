@@ -41,10 +41,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("auto", "step", "window"),
         default="auto",
         help="step: feed one character at a time, carrying every recurrent layer's state "
-        "(fast: one step per character); window: predict each character from the last "
-        "seq_len characters from zero state (seq_len steps per character); auto (the "
-        "default): step for a model trained with state = carry, window for one trained "
-        "with state = window (the context it saw in training) or with a reversed layer",
+        "(one step per character); window: predict each character from the last seq_len "
+        "characters from zero state, the context of training with state = window "
+        "(seq_len steps per character); auto (the default): step, for models trained "
+        "either way (even a window-trained model scores better held-out bits/char read "
+        "as one carried stream: benchmarks/bench_carry.py), window only for a model "
+        "with a reversed layer, which cannot be stepped",
     )
     add_backend_options(p)
 
@@ -52,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Sample from the checkpoint; options left out fall back to the task's settings."""
     from specc.train.checkpoint import load_checkpoint
-    from specc.train.infer import can_step, default_context, generate
+    from specc.train.infer import can_step, generate
 
     ckpt = load_checkpoint(args.checkpoint)
     if ckpt.task.kind != "next_char" or ckpt.vocab is None:
@@ -67,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"--temperature must be a positive number, got {temperature:g}")
     prime = ckpt.task.prime if args.prime is None else args.prime
     context = args.context
-    if context == "auto":
-        context = default_context(ckpt.task, ckpt.model)
-    elif context == "step" and not can_step(ckpt.model):
+    if context == "step" and not can_step(ckpt.model):
         raise OptionError(
             f"--context step: model '{ckpt.model.name}' has a layer that runs backward in "
             "time and cannot be stepped; use --context window"

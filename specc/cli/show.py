@@ -67,7 +67,7 @@ def show_metrics(result: RunResult) -> None:
 
 def show_demo(result: RunResult) -> None:
     """What the trained model does: sampled text, or held-out sentences tagged."""
-    from specc.train.infer import default_context, generate, tag_words
+    from specc.train.infer import generate, tag_words
 
     task, prepared = result.task, result.prepared
     if task.kind == "next_char" and task.generate > 0 and prepared.vocab is not None:
@@ -79,7 +79,6 @@ def show_demo(result: RunResult) -> None:
             task.temperature,
             task.seed,
             window=task.seq_len,
-            context=default_context(task, result.net.model),
         )
         out.rule(f"{task.generate} characters sampled at temperature {task.temperature:g}")
         out.print(task.prime + text, markup=False, highlight=False)
