@@ -19,7 +19,7 @@ from specc.train.loop import Interrupted, run_task
 from specc.train.metrics import evaluate
 from specc.train.prepare import prepare
 
-from helpers import write_spec_and_data
+from helpers import interrupt_at, write_spec_and_data
 
 BACKENDS = ["numpy", "reference", "torch"]
 
@@ -251,36 +251,12 @@ def test_carried_evaluation_reads_each_held_out_row_as_one_stream(tmp_path):
     assert abs(windowed["loss"] - want) > 1e-6  # windows from zero state score differently
 
 
-def _interrupt_at(step: int):
-    import os
-    import signal
-
-    class Stop:
-        def start(self, *a):
-            pass
-
-        def step(self, at, *a):
-            if at == step:
-                os.kill(os.getpid(), signal.SIGINT)
-
-        def evaluated(self, *a):
-            pass
-
-        def finish(self):
-            pass
-
-        def note(self, text):
-            pass
-
-    return Stop()
-
-
 @pytest.mark.parametrize("at_step", [7, 10])  # mid-epoch, between evaluations and on one
 def test_resume_mid_stream_is_bit_exact(tmp_path, at_step):
     spec = program(tmp_path)
     full = run_task(spec, out_dir=tmp_path / "full")
     with pytest.raises(Interrupted):
-        run_task(spec, out_dir=tmp_path / "part", reporter=_interrupt_at(at_step))
+        run_task(spec, out_dir=tmp_path / "part", reporter=interrupt_at(at_step))
     part = load_checkpoint(tmp_path / "part" / "t.npz")
     assert part.step == at_step and part.task.state == "carry"
     assert set(part.carried) == {"lstm.h", "lstm.c", "gru.h"}

@@ -118,6 +118,20 @@ def test_a_spec_exports_its_untrained_model(tmp_path, capsys) -> None:
     assert np.abs(got - want).max() <= 1e-5
 
 
+def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` as a user's script in ``cwd``; it must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=checkout_env(),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def serving_example() -> str:
     """The python block of docs/export.md's serving section."""
     text = (REPO / "docs" / "export.md").read_text(encoding="utf-8")
@@ -130,15 +144,7 @@ def test_the_docs_serving_example_tags_as_specc_does(tagger, tmp_path, capsys) -
     assert len([line for line in code.splitlines() if line.strip()]) <= 10
     runs = tmp_path / "specs" / "runs"
     assert export(capsys, str(tagger["numpy"]), "-o", str(runs / "corpus_pos.onnx"))[0] == 0
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=checkout_env(),
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python(code, tmp_path)
     pairs = [token.rsplit("/", 1) for token in done.stdout.split()]
     ckpt = load_checkpoint(tagger["numpy"])
     words = [w for w, _ in pairs]
@@ -239,13 +245,5 @@ def test_a_carried_char_model_exports_with_its_state_and_steps_like_specc(tmp_pa
     # the docs' stepping example samples from it
     text = (REPO / "docs" / "export.md").read_text(encoding="utf-8")
     code = re.search(r"```python\n(.*?)```", text[text.index("## Stepping with") :], re.S)
-    done = subprocess.run(
-        [sys.executable, "-c", code.group(1)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=checkout_env(),
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python(code.group(1), tmp_path)
     assert done.stdout.startswith("The ") and len(done.stdout) == len("The ") + 200 + 1
