@@ -15,7 +15,7 @@ reverse pass into `flat_grads`). Everything else lives here once:
   `trace` (a forward that keeps what backward needs), `backward` (from any
   upstream gradients, optionally observing each recurrent layer's dL/dh_t),
   `vjp`, `loss_and_grads` and `backward_flat` (the training step);
-* carried recurrent state (`carrying`, `step`, `zero_state`; see
+* carried recurrent state (`carrying`, `step`, `stepper`, `zero_state`; see
   `specc.backend.carry`): truncated BPTT and sampling one step at a time.
 """
 
