@@ -110,6 +110,20 @@ def test_a_stepper_gives_the_scores_of_the_whole_sequence(backend, spec):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_model_returning_its_last_state_steps_to_its_whole_sequence_output(backend):
+    model = specc.loads(
+        "model m { input x : sequence[3]\n output y = x -> rnn(hidden=4) -> "
+        "lstm(hidden=5, return=last) -> dense(units=2) }"
+    ).bound_model("m", {})
+    net = build_network(model, backend_or_skip(backend), seed=1, dtype="float64")
+    x = np.random.default_rng(3).standard_normal((2, 6, 3))
+    stepper = net.stepper(batch=2)
+    for t in range(6):
+        got = stepper.scores(x[:, t]).copy()
+    np.testing.assert_allclose(got, net.forward({"x": x})["y"], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_stepping_one_character_at_a_time_equals_running_the_whole_sequence(backend):
     net = trained_stack(backend_or_skip(backend))
     ids = np.random.default_rng(0).integers(0, 9, size=(3, 11))

@@ -403,7 +403,7 @@ class Stepper:
         with self._net.carrying(self.state) as carried:
             out = self._net.scores(inputs)
         self.state = carried.state
-        return out[:, -1]
+        return out[:, -1] if out.ndim == 3 else out  # return=last gives (B, C) already
 
 
 class Carried:
