@@ -33,13 +33,16 @@ SLICE_SECONDS = 1.0
 class Trainer:
     """One model's training, a slice at a time, with its own clock."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, state: str | None = None) -> None:
+        """``state`` overrides the task's (`window` or `carry`, see bench_carry.py)."""
         import specc
         from specc.train.optim import make_optimizer
         from specc.train.prepare import prepare
 
         self.program = specc.load(path)
         self.task = self.program.task(None)
+        if state is not None:
+            self.task = self.task.model_copy(update={"state": state})
         self.prepared = prepare(self.task, self.program.base_dir)
         self.net = self.program.build(
             self.task.model, self.prepared.sizes, seed=self.task.seed, dtype="float32"
@@ -47,6 +50,8 @@ class Trainer:
         self.opt = make_optimizer(self.task.optimizer, self.net.flat_params.size, self.net.dtype)
         self.steps = 0
         self.seconds = 0.0
+        #: state = carry: where each row of the next batch starts (as specc.train.loop)
+        self.carried = self.net.zero_state(self.task.batch) if self.prepared.carried else None
 
     def train_for(self, seconds: float) -> None:
         from specc.train.optim import clip_global_norm
@@ -56,7 +61,14 @@ class Trainer:
         start = time.perf_counter()
         while time.perf_counter() < end:
             b = self.prepared.batch(self.steps // spe, self.steps % spe)
-            self.net.backward_flat({"chars": b.inputs}, b.targets, b.mask)
+            if self.carried is None:
+                self.net.backward_flat({"chars": b.inputs}, b.targets, b.mask)
+            else:
+                if self.steps % spe == 0:  # each epoch's streams start again from zero
+                    self.carried = self.net.zero_state(self.task.batch)
+                with self.net.carrying(self.carried) as c:
+                    self.net.backward_flat({"chars": b.inputs}, b.targets, b.mask)
+                self.carried = c.state
             if self.task.clip:
                 clip_global_norm(self.net.flat_grads, self.task.clip)
             self.opt.step(self.net.flat_params, self.net.flat_grads)

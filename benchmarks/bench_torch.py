@@ -53,7 +53,8 @@ What is measured, per configuration (batch x seq_len x hidden):
   hidden 128, 256, 512, 1024 (seq_len 64), batch 32, in bursts alternating
   with torch's; specc's cost per token should stay flat in seq_len.
 * sampling: characters/s of ``specc.train.infer.generate`` (hidden 128,
-  64-character window).
+  64-character window; bench_carry.py compares it with stepping, what
+  `generate` does by default).
 
 The child reports which BLAS numpy runs (as threadpoolctl names it), and
 by default clears OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE so OpenBLAS picks the
@@ -755,9 +756,9 @@ def sampling(quick: bool) -> dict[str, Any]:
     vocab = Vocab(list(string.ascii_letters + string.digits + " .\n"))  # 65 characters
     net = specc.loads(SPEC % layer("rnn", 128)).build("bench", sizes={"vocab": VOCAB}, seed=0)
     n = 100 if quick else 400
-    generate(net, vocab, prime="The ", n=10, seed=1)  # warm
+    generate(net, vocab, prime="The ", n=10, seed=1, context="window")  # warm
     start = time.perf_counter()
-    text = generate(net, vocab, prime="The ", n=n, seed=1)
+    text = generate(net, vocab, prime="The ", n=n, seed=1, context="window")
     sec = time.perf_counter() - start
     assert len(text) == n
     return {"chars": n, "hidden": 128, "window": 64, "chars_per_s": n / sec}

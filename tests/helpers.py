@@ -10,6 +10,7 @@ follows it, and no test module imports another.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -100,6 +101,30 @@ def write_spec_and_data(
     for file_name, content in (data or {}).items():
         write_file(folder / file_name, content)
     return write_file(folder / name, spec)
+
+
+def interrupt_at(at_step: int):
+    """A training reporter that sends this process SIGINT after step `at_step`, as
+    Ctrl-C would: the run saves a checkpoint there and stops."""
+
+    class Reporter:
+        def start(self, *args):
+            pass
+
+        def step(self, step, *args):
+            if step == at_step:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def evaluated(self, *args):
+            pass
+
+        def finish(self):
+            pass
+
+        def note(self, text):
+            pass
+
+    return Reporter()
 
 
 # ----- gradient checks ------------------------------------------------------------------

@@ -118,6 +118,20 @@ def test_a_spec_exports_its_untrained_model(tmp_path, capsys) -> None:
     assert np.abs(got - want).max() <= 1e-5
 
 
+def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` as a user's script in ``cwd``; it must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=checkout_env(),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def serving_example() -> str:
     """The python block of docs/export.md's serving section."""
     text = (REPO / "docs" / "export.md").read_text(encoding="utf-8")
@@ -130,15 +144,7 @@ def test_the_docs_serving_example_tags_as_specc_does(tagger, tmp_path, capsys) -
     assert len([line for line in code.splitlines() if line.strip()]) <= 10
     runs = tmp_path / "specs" / "runs"
     assert export(capsys, str(tagger["numpy"]), "-o", str(runs / "corpus_pos.onnx"))[0] == 0
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=checkout_env(),
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python(code, tmp_path)
     pairs = [token.rsplit("/", 1) for token in done.stdout.split()]
     ckpt = load_checkpoint(tagger["numpy"])
     words = [w for w, _ in pairs]
@@ -206,3 +212,38 @@ def test_the_best_checkpoint_exports_like_the_last(tagger, capsys, tmp_path) -> 
         if list(t.dims) == list(table.shape)
     ]
     assert any(np.allclose(a, table, rtol=1e-6) for a in stored)
+
+
+def test_a_carried_char_model_exports_with_its_state_and_steps_like_specc(tmp_path, capsys):
+    """`specc export --state`: onnxruntime fed one character per call, carrying the
+    states the graph returns, gives the scores specc's own stepping gives."""
+    spec = (SPECS / "char_lstm.spec").read_text()
+    spec = spec.replace("seq_len", "state     = carry\n    seq_len", 1)
+    path = tmp_path / "carried.spec"
+    path.write_text(spec)
+    program = specc.load(path)
+    task = program.task(None)
+    result = program.train(task.name, steps=2, out_dir=tmp_path / "runs")
+    out = tmp_path / "specs" / "runs" / "python_docs_lstm.onnx"  # where the docs read it
+    status, stdout, _ = export(capsys, str(result.checkpoint), "-o", str(out), "--state")
+    assert status == 0 and "lstm.h0, lstm.c0" in stdout
+    sess = session(out)
+    meta = sess.get_modelmeta().custom_metadata_map
+    assert meta["specc.state"] == "carry"
+    net = load_checkpoint(result.checkpoint).network()
+    stepper = net.stepper(batch=1)
+    state = {k + "0": v for k, v in net.zero_state(1).items()}
+    names = [o.name for o in sess.get_outputs()]
+    for char in np.random.default_rng(0).integers(0, len(result.prepared.vocab), 12):
+        ids = np.array([[char]], dtype=np.int64)
+        outs = dict(zip(names, sess.run(None, {"chars": ids, **state}), strict=True))
+        state = {k[:-1] + "0": v for k, v in outs.items() if k.endswith("n")}
+        want = stepper.scores(ids[0])
+        got = np.log(outs[net.model.outputs[0]][:, -1])
+        want = want - np.log(np.exp(want - want.max()).sum()) - want.max()
+        assert np.abs(got - want).max() < 1e-4
+    # the docs' stepping example samples from it
+    text = (REPO / "docs" / "export.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", text[text.index("## Stepping with") :], re.S)
+    done = run_python(code.group(1), tmp_path)
+    assert done.stdout.startswith("The ") and len(done.stdout) == len("The ") + 200 + 1

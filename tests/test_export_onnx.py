@@ -247,3 +247,52 @@ def test_lstm_and_gru_use_onnxruntimes_operators_in_float32_and_a_scan_in_float6
     assert "Scan" in ops and not {"LSTM", "GRU"} & ops
     with pytest.raises(ExportError, match="RNN operator in float32 only"):
         to_onnx(net, OnnxOptions(dtype="float64", recurrence="rnn"))
+
+
+#: Forward layers of every kind, stacked, one returning its last state: what a graph
+#: exported with its state (OnnxOptions.state) carries from call to call.
+CARRIED = """
+model carried {
+    input x : sequence[3]
+    a = x -> rnn(hidden=4, activation=leaky_relu(slope=0.3))
+    b = a -> lstm(hidden=3)
+    c = (a, b) -> concat -> gru(hidden=4)
+    output y = c -> batchnorm -> dense(units=5) -> softmax
+    output z = b -> lstm(hidden=2, return=last)
+}
+"""
+
+
+@pytest.mark.parametrize(("dtype", "recurrence"), CONFIGS)
+def test_a_graph_exported_with_its_state_continues_where_the_last_call_ended(dtype, recurrence):
+    """Windows of 3, 1 and 4 steps, each call fed the states the last one returned,
+    give specc's outputs and states for the whole sequence run in one piece."""
+    net = perturbed(specc.loads(CARRIED).build("carried", SIZES, seed=2))
+    proto = to_onnx(net, OnnxOptions(dtype=dtype, recurrence=recurrence, state=True))
+    names = ["a.h", "b.h", "b.c", "c.h", "z.h", "z.c"]
+    assert [i.name for i in proto.graph.input] == ["x"] + [f"{n}0" for n in names]
+    assert [o.name for o in proto.graph.output] == ["y", "z"] + [f"{n}n" for n in names]
+    ref = net if dtype == "float32" else net.astype(dtype)
+    x = np.random.default_rng(5).standard_normal((2, 8, 3)).astype(dtype)
+    start = {k: (0.5 * np.random.default_rng(6).standard_normal(v.shape)).astype(dtype)
+             for k, v in ref.zero_state(2).items()}  # fmt: skip
+    want, want_state = ref.step({"x": x}, start)
+    sess, state, ys = session(proto), dict(start), []
+    for a, b in ((0, 3), (3, 4), (4, 8)):
+        feeds = {"x": x[:, a:b]} | {f"{k}0": v for k, v in state.items()}
+        out = dict(zip([o.name for o in proto.graph.output], sess.run(None, feeds), strict=True))
+        ys.append(out["y"])
+        state = {k: out[f"{k}n"] for k in names}
+    assert float(np.abs(np.concatenate(ys, axis=1) - want["y"]).max()) <= TOL[dtype]
+    assert float(np.abs(out["z"] - want["z"]).max()) <= TOL[dtype]
+    for k in names:
+        assert float(np.abs(state[k] - want_state[k]).max()) <= TOL[dtype], k
+
+
+def test_a_graph_with_its_state_refuses_reversed_layers_and_lengths():
+    gated = specc.loads(EVERY_OP).build("gated", SIZES)
+    with pytest.raises(ExportError, match="'b' of model 'gated' is reversed"):
+        to_onnx(gated, OnnxOptions(state=True))
+    net = specc.loads(CARRIED).build("carried", SIZES)
+    with pytest.raises(ExportError, match="export it without --lengths"):
+        to_onnx(net, OnnxOptions(state=True, lengths=True))

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from specc.train.metrics import evaluate
 from specc.train.prepare import prepare
 from specc.train.schedule import LearningRate
 
-from helpers import write_spec_and_data
+from helpers import interrupt_at, write_spec_and_data
 
 TEXT = "the quick brown fox jumps over the lazy dog. " * 40
 
@@ -126,29 +124,6 @@ def test_generate_explain_and_diagnose_take_the_best_checkpoint(tmp_path, capsys
     assert "checkpoint" in capsys.readouterr().out
 
 
-def _interrupt_at(at_step: int):
-    """A reporter that sends this process SIGINT after step `at_step`, as Ctrl-C would."""
-
-    class Reporter:
-        def start(self, *args):
-            pass
-
-        def step(self, step, *args):
-            if step == at_step:
-                os.kill(os.getpid(), signal.SIGINT)
-
-        def evaluated(self, *args):
-            pass
-
-        def finish(self):
-            pass
-
-        def note(self, text):
-            pass
-
-    return Reporter()
-
-
 @pytest.mark.parametrize(
     "optimizer, schedule, extra",
     [
@@ -174,7 +149,7 @@ def test_resume_is_bit_exact_with_every_setting_in_play(
     spec = program(tmp_path, optimizer, schedule, extra)
     full = run_task(spec, out_dir=tmp_path / "full")
     with pytest.raises(Interrupted):
-        run_task(spec, out_dir=tmp_path / "part", reporter=_interrupt_at(at_step))
+        run_task(spec, out_dir=tmp_path / "part", reporter=interrupt_at(at_step))
     assert load_checkpoint(tmp_path / "part" / "t.npz").step == at_step
     resumed = run_task(spec, out_dir=tmp_path / "part", resume=tmp_path / "part" / "t.npz")
     assert resumed.steps == full.steps

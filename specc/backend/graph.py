@@ -14,18 +14,29 @@ reverse pass into `flat_grads`). Everything else lives here once:
 * the public seams that training, `diagnose` and `gradcheck` use: `forward`,
   `trace` (a forward that keeps what backward needs), `backward` (from any
   upstream gradients, optionally observing each recurrent layer's dL/dh_t),
-  `vjp`, `loss_and_grads` and `backward_flat` (the training step).
+  `vjp`, `loss_and_grads` and `backward_flat` (the training step);
+* carried recurrent state (`carrying`, `step`, `stepper`, `zero_state`; see
+  `specc.backend.carry`): truncated BPTT and sampling one step at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from specc.backend.carry import (
+    State,
+    carried_nodes,
+    check_state,
+    refuse_reversed,
+    state_parts,
+    zero_state,
+)
 from specc.errors import SpecError
 from specc.ir.ops import NodeBase
 from specc.ir.spec import Model
@@ -336,6 +347,99 @@ class Network:
         """
         value = self.backward_flat(inputs, np.asarray(targets), mask, loss, train=train)
         return value, {k: g.copy() for k, g in self.grads.items()}
+
+    # ----- carried state (see specc.backend.carry) -----------------------------------
+
+    def zero_state(self, batch: int) -> State:
+        """Zeros for every recurrent layer's state (``NODE.h``, ``NODE.c``), (batch, H)."""
+        return zero_state(self.model, batch, self.dtype)
+
+    @contextlib.contextmanager
+    def carrying(self, state: State) -> Iterator[Carried]:
+        """Within the block each forward pass (`forward`, `scores`, `trace`,
+        `backward_flat`...) begins every recurrent layer where the previous pass
+        ended, the first pass from ``state``; no gradient crosses a pass's start
+        (truncated BPTT). The yielded `Carried`'s ``state`` is the state after the
+        latest pass, and stays readable after the block."""
+        refuse_reversed(self.model, "carrying state")
+        check_state(self.model, state)
+        nodes = carried_nodes(self.model)
+        kernels = [self.kernels[n.name] for n in nodes]
+        saved = [k.carry for k in kernels]
+        for node, kernel in zip(nodes, kernels, strict=True):
+            kernel.carry = tuple(
+                np.asarray(state[f"{node.name}.{p}"], dtype=self.dtype) for p in state_parts(node)
+            )
+        carried = Carried(nodes, kernels)
+        try:
+            yield carried
+        finally:
+            carried.close()
+            for kernel, before in zip(kernels, saved, strict=True):
+                kernel.carry = before
+
+    def step(
+        self, inputs: dict[str, Any], state: State | None = None
+    ) -> tuple[dict[str, np.ndarray], State]:
+        """Run the graph in evaluation mode over the steps given (usually one) from
+        ``state`` (zeros when None); returns every output by name and the state after
+        the last step. Stepping a sequence one step at a time gives the outputs of
+        running it whole: every op but the recurrent ones acts on each step alone."""
+        if state is None:
+            batch = next(iter(self._prepare_inputs(inputs).values())).shape[0]
+            state = self.zero_state(batch)
+        with self.carrying(state) as carried:
+            outputs = self.forward(inputs)
+        return outputs, carried.state
+
+    def stepper(self, state: State | None = None, batch: int = 1) -> Stepper:
+        """A `Stepper`: scores one step at a time from ``state`` (zeros for ``batch``
+        rows when None), carrying the state from call to call; what sampling runs."""
+        refuse_reversed(self.model, "stepping")
+        return Stepper(self, self.zero_state(batch) if state is None else state)
+
+
+class Stepper:
+    """Scores of one step at a time, the state carried between calls (any backend:
+    each call is a `Network.scores` of one step inside `Network.carrying`)."""
+
+    def __init__(self, net: Network, state: State) -> None:
+        check_state(net.model, state)
+        self._net = net
+        self.state: State = dict(state)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """One step: token ids (B,) or floats (B, N) in, the scores (B, C) out
+        (before the final softmax, as `Network.scores`)."""
+        inputs = {self._net.model.inputs[0].name: np.asarray(x)[:, None]}
+        with self._net.carrying(self.state) as carried:
+            out = self._net.scores(inputs)
+        self.state = carried.state
+        return out[:, -1] if out.ndim == 3 else out  # return=last gives (B, C) already
+
+
+class Carried:
+    """The state of a `Network.carrying` block: the latest pass's final states."""
+
+    def __init__(self, nodes: list[NodeBase], kernels: list[Any]) -> None:
+        self._nodes = nodes
+        self._kernels: list[Any] | None = kernels
+        self._closed: State = {}
+
+    @property
+    def state(self) -> State:
+        """``NODE.h`` (and ``NODE.c``) after the latest pass (before any, the start)."""
+        if self._kernels is None:
+            return self._closed
+        return {
+            f"{node.name}.{part}": value
+            for node, kernel in zip(self._nodes, self._kernels, strict=True)
+            for part, value in zip(state_parts(node), kernel.carry, strict=True)
+        }
+
+    def close(self) -> None:
+        self._closed = self.state
+        self._kernels = None
 
 
 def _named(watch: StateGradWatch, name: str) -> Callable[[np.ndarray], None]:

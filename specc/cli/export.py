@@ -73,6 +73,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="take a `lengths` input for padded batches (default: for tag tasks)",
     )
+    p.add_argument(
+        "--state",
+        action="store_true",
+        help="take every recurrent layer's initial state as inputs (NODE.h0, NODE.c0) "
+        "and return its final one (NODE.hn, NODE.cn), to step a character model one "
+        "call at a time carrying the state",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         opset=DEFAULT_OPSET if args.opset is None else args.opset,
         dtype=args.dtype,
         lengths=lengths,
+        state=args.state,
     )
     out = Path(args.output) if args.output else default_out
     check_writable(out)  # before the work, like every writer

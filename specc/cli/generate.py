@@ -36,13 +36,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="below 1 is more conservative, above 1 more adventurous",
     )
     p.add_argument("--seed", type=int, default=0, metavar="S")
+    p.add_argument(
+        "--context",
+        choices=("auto", "step", "window"),
+        default="auto",
+        help="step: feed one character at a time, carrying every recurrent layer's state "
+        "(one step per character); window: predict each character from the last seq_len "
+        "characters from zero state, the context of training with state = window "
+        "(seq_len steps per character); auto (the default): step, for models trained "
+        "either way (even a window-trained model scores better held-out bits/char read "
+        "as one carried stream: benchmarks/bench_carry.py), window only for a model "
+        "with a reversed layer, which cannot be stepped",
+    )
     add_backend_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Sample from the checkpoint; options left out fall back to the task's settings."""
     from specc.train.checkpoint import load_checkpoint
-    from specc.train.infer import generate
+    from specc.train.infer import can_step, generate
 
     ckpt = load_checkpoint(args.checkpoint)
     if ckpt.task.kind != "next_char" or ckpt.vocab is None:
@@ -56,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
     if not temperature > 0 or not math.isfinite(temperature):
         raise OptionError(f"--temperature must be a positive number, got {temperature:g}")
     prime = ckpt.task.prime if args.prime is None else args.prime
+    context = args.context
+    if context == "step" and not can_step(ckpt.model):
+        raise OptionError(
+            f"--context step: model '{ckpt.model.name}' has a layer that runs backward in "
+            "time and cannot be stepped; use --context window"
+        )
     text = generate(
         ckpt.network(args.backend, args.device),
         ckpt.vocab,
@@ -64,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         temperature,
         args.seed,
         window=ckpt.task.seq_len,
+        context=context,
     )
     sys.stdout.write(prime + text + "\n")
     return 0

@@ -277,6 +277,12 @@ class Task(_Checked):
     generate: int = Field(200, ge=0)
     prime: str = ""
     temperature: float = Field(1.0, gt=0)
+    state: Literal["window", "carry"] = Field(
+        "window",
+        description="next_char: `window` starts every window from zero state; `carry` "
+        "cuts the text into `batch` streams read in order and starts each window from the "
+        "state the previous one ended in (truncated BPTT).",
+    )
     schedule: Schedule = Constant()
     eval_every: int | None = Field(None, gt=0)
     monitor: Literal["loss", "bits_per_char", "accuracy", "mse"] | None = None
@@ -295,7 +301,7 @@ class Task(_Checked):
 
     #: Settings only some kinds accept.
     KIND_SETTINGS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "next_char": ("seq_len", "generate", "prime", "temperature"),
+        "next_char": ("seq_len", "generate", "prime", "temperature", "state"),
         "tag": (),
         "classify": (),
         "regress": (),

@@ -5,8 +5,12 @@ statistics) sit at top level under their own names; everything else is a
 small JSON document stored as a uint8 array (`__meta__`, `__model__`,
 `__task__`, `__vocab__`, `__labels__`, `__train__`, `__metrics__`, described
 by :class:`specc.train.checkpoint_docs.CheckpointDocs`, which writes and reads
-them) or an optimizer array `__opt__.NAME`. Writes go to a temporary file, are
-fsynced and renamed, so a crash never leaves a torn checkpoint.
+them), an optimizer array `__opt__.NAME`, or, for a task trained with
+``state = carry`` (its `__task__` says so), a carried recurrent state
+`__carry__.NODE.h` / `__carry__.NODE.c` of shape (batch, H): where each row
+of the next batch starts, so a resumed run goes on exactly as it would have.
+Writes go to a temporary file, are fsynced and renamed, so a crash never
+leaves a torn checkpoint.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from specc.backend.carry import zero_state
 from specc.backend.graph import Network
 from specc.data.vocab import Vocab
 from specc.errors import CheckpointError, Diagnostics
@@ -60,6 +65,9 @@ class Checkpoint:
     #: what a resumed run needs besides the arrays: `plateau`, `watch`, `pending`
     #: (the documents of PlateauRecord, WatchRecord, PendingLoss), each only when set
     progress: dict[str, Any] = field(default_factory=dict)
+    #: ``state = carry``: every recurrent layer's state after the last step, by
+    #: ``NODE.h``/``NODE.c`` (see specc.backend.carry); empty otherwise
+    carried: dict[str, np.ndarray] = field(default_factory=dict)
     spec_path: str | None = None
     path: str | None = None
 
@@ -73,6 +81,10 @@ class Checkpoint:
         if self.rng_state is not None:
             net.rng.bit_generator.state = self.rng_state
         return net
+
+
+#: The name prefix of the carried-state arrays.
+CARRY_PREFIX = "__carry__."
 
 
 def _doc(value: Any) -> np.ndarray:
@@ -105,6 +117,8 @@ def _arrays(ckpt: Checkpoint) -> dict[str, np.ndarray]:
     arrays.update({k: np.asarray(v) for k, v in ckpt.state.items()})
     for name, arr in ckpt.optimizer.get("arrays", {}).items():
         arrays[f"__opt__.{name}"] = np.asarray(arr)
+    for name, arr in ckpt.carried.items():
+        arrays[f"{CARRY_PREFIX}{name}"] = np.asarray(arr)
     for key, doc in documents_of(ckpt).document().items():
         arrays[key] = _doc(doc)
     return arrays
@@ -230,6 +244,10 @@ def _parse(data, path: Path) -> Checkpoint:
             raise CheckpointError(
                 path, f"optimizer array '{name}' has shape {arr.shape}, expected {flat}"
             )
+    carried: dict[str, np.ndarray] = {}
+    if docs.task.state == "carry":
+        for key, arr in zero_state(model, docs.task.batch, np.float64).items():
+            carried[key] = _array(data, f"{CARRY_PREFIX}{key}", arr.shape, path)
     train = docs.train
     return Checkpoint(
         model=model,
@@ -248,6 +266,7 @@ def _parse(data, path: Path) -> Checkpoint:
             if getattr(train, key) is not None
         },
         metrics=docs.metrics.document(),
+        carried=carried,
         spec_path=docs.meta.spec_path,
         path=str(path),
     )

@@ -177,7 +177,16 @@ def run_task(
         _restore(net, opt, resumed)
         first = resumed.step
         _restore_progress(progress, schedule, watch, resumed)
+    # state = carry: where each row of the next batch starts (see specc.backend.carry)
+    carried = net.zero_state(task.batch) if prepared.carried else None
+    if carried is not None and resumed is not None:
+        carried = {k: v.copy() for k, v in resumed.carried.items()}
     if dist is not None:
+        if carried is not None:
+            raise SpecError(
+                "state = carry trains in one process only; run without --procs, or use "
+                "state = window"
+            )
         dist.attach(net)
     saved: tuple[Path, int] | None = (Path(resume), resumed.step) if resumed else None
     started = time.perf_counter()
@@ -234,6 +243,7 @@ def run_task(
             metrics=record.checkpoint_record().document(),
             spec_path=str(program.path) if program.path else None,
             progress=state,
+            carried=carried or {},
         )
 
     def latest_good() -> str:
@@ -303,7 +313,13 @@ def run_task(
                 batch = prepared.batch(epoch, index)
                 opt.lr = schedule.at(step)
                 mine = batch if dist is None else dist.shard(batch)
-                loss = train_step(net, opt, mine, task, step, saved[0] if saved else None)
+                last_good = saved[0] if saved else None
+                if carried is None:
+                    loss = train_step(net, opt, mine, task, step, last_good)
+                else:  # truncated BPTT: each epoch's streams start again from zero
+                    with net.carrying(net.zero_state(task.batch) if index == 0 else carried) as c:
+                        loss = train_step(net, opt, mine, task, step, last_good)
+                    carried = c.state
                 step += 1
                 train_losses.append(loss)
                 progress.pending = [progress.pending[0] + loss, progress.pending[1] + 1]

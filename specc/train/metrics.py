@@ -27,7 +27,16 @@ def _scores(net: Network, batch: Batch) -> np.ndarray:
 
 
 def evaluate(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str, Any]:
-    """The kind's metrics over `batches`: loss in nats plus accuracy or mse."""
+    """The kind's metrics over `batches`: loss in nats plus accuracy or mse. A task
+    trained carrying state (`Prepared.carried`) is evaluated the same way: the
+    batches in order, each row's state carried from zero at the first."""
+    if prepared.carried and batches:
+        with net.carrying(net.zero_state(len(batches[0].inputs))):
+            return _metrics(net, prepared, batches)
+    return _metrics(net, prepared, batches)
+
+
+def _metrics(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str, Any]:
     if prepared.kind == "regress":
         total, count = 0.0, 0
         for b in batches:

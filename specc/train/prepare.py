@@ -2,7 +2,9 @@
 
 Batches are a pure function of (seed, epoch, index), never of what ran
 before, so a run resumed at step k sees exactly the batches an uninterrupted
-run would have seen.
+run would have seen. A next_char task with ``state = carry`` reads its
+windows in order instead of shuffled (`Prepared.carried`): batch k+1 continues
+batch k row by row, and the loop carries each row's state from one to the next.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class Prepared:
     train_text: str = ""
     val_sentences: list[list[tuple[str, str]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things the user should know
+    #: next_char with state = carry: training windows in order, each row one stream
+    #: continued by the same row of the next batch (from zero state each epoch), and
+    #: `val` likewise, to be evaluated in order carrying state
+    carried: bool = False
 
     def batch(self, epoch: int, index: int) -> Batch:
         return self.make_batch(epoch, index)
@@ -132,10 +138,11 @@ def _next_char(task: Task, base_dir: Path | None) -> Prepared:
     streams = ids[: length * task.batch].reshape(task.batch, length)
     spe = (length - 1) // task.seq_len
     seq, seed = task.seq_len, task.seed
+    carried = task.state == "carry"
 
     def make(epoch: int, index: int) -> Batch:
-        order = _epoch_order(seed, epoch, spe)
-        start = int(order[index]) * seq
+        # carried: in order, so each row continues where the same row of the last batch ended
+        start = (index if carried else int(_epoch_order(seed, epoch, spe)[index])) * seq
         x = streams[:, start : start + seq]
         y = streams[:, start + 1 : start + seq + 1]
         return Batch(x, y, None, x.size)
@@ -150,6 +157,7 @@ def _next_char(task: Task, base_dir: Path | None) -> Prepared:
         val_text=val_text_known,
         train_text=train_text,
         notes=notes,
+        carried=carried,
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from specc.backend.carry import Carries
 from specc.backend.numpy.base import BLOCK_SIZE, Kernel
 from specc.backend.numpy.blas import gemm, row_addresses, step_product
 from specc.ir.ops import NodeBase
@@ -59,7 +60,7 @@ def scaled(w: np.ndarray, sigmoid_cols: slice, dt: Any, order: np.ndarray | None
     return out
 
 
-class GatedKernel(Kernel):
+class GatedKernel(Carries, Kernel):
     """The common part of `LSTM` and `GRU`: their cells fill in ``forward``/``backward``.
 
     Observing: while ``watch`` is set (see `Network.backward`), every backward

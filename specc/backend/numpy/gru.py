@@ -39,7 +39,8 @@ class GRU(GatedKernel):
         hp = self._empty((t_len, b_sz, 3 * hid), dt)  # h_{t-1} @ W_hh + b_hh (r, z halved)
         hp[...] = scaled(params["b_hh"][None, :], sig, dt, None)[0]
         hs_all = self._empty((t_len + 1, b_sz, hid), dt)
-        hs_all[0] = 0
+        start = self.carried_in(b_sz, hid)  # see specc.backend.carry
+        hs_all[0] = 0 if start is None else start[0]
         recur = stepper(scaled(w_hh, sig, dt, None), hs_all, hp, accumulate=True)
         tmp = self._kept("tmp", (b_sz, hid), dt)
         tanh, multiply, add, subtract = np.tanh, np.multiply, np.add, np.subtract
@@ -63,6 +64,8 @@ class GRU(GatedKernel):
             if m is not None:
                 multiply(h, m[t], h)
         y, last = self._outputs(h_next, mask)
+        if start is not None:
+            self.carry = (hs_all[t_len].copy(),)
         return y, (xz, gates, hp, hs_all, m, last)
 
     def release(self, cache: Any) -> None:

@@ -50,8 +50,9 @@ class LSTM(GatedKernel):
         hs_all = self._empty((t_len + 1, b_sz, hid), dt)
         cs_all = self._empty((t_len + 1, b_sz, hid), dt)
         tcs = self._empty((t_len, b_sz, hid), dt)  # tanh(c_t)
-        hs_all[0] = 0
-        cs_all[0] = 0
+        start = self.carried_in(b_sz, hid)  # see specc.backend.carry
+        hs_all[0] = 0 if start is None else start[0]
+        cs_all[0] = 0 if start is None else start[1]
         recur = stepper(scaled(w_hh, sig, dt, self.order), hs_all, gates, accumulate=True)
         tmp = self._kept("tmp", (b_sz, hid), dt)
         # σ = tanh/2 + 1/2 on the sigmoid gates, g unchanged (x*1 + 0 is x), as two
@@ -81,6 +82,8 @@ class LSTM(GatedKernel):
             tanh(c, tc)
             multiply(o_s[t], tc, h_next[t])
         y, last = self._outputs(h_next, mask)
+        if start is not None:
+            self.carry = (hs_all[t_len].copy(), cs_all[t_len].copy())
         return y, (xz, gates, hs_all, cs_all, tcs, m, last)
 
     def release(self, cache: Any) -> None:

@@ -28,12 +28,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from specc.backend.carry import State, refuse_reversed
 from specc.backend.graph import Loss
 from specc.backend.graph import Network as GraphNetwork
+from specc.backend.graph import Stepper as GraphStepper
 from specc.backend.numpy.base import BufferPool, Params
 from specc.backend.numpy.fusion import plan_fusion
 from specc.backend.numpy.kernels import KERNELS, Kernel
 from specc.backend.numpy.losses import mse, softmax_cross_entropy
+from specc.backend.numpy.stepping import FastStepper
 from specc.ir.ops import NodeBase
 from specc.ir.spec import Model
 
@@ -178,6 +181,16 @@ class Network(GraphNetwork):
             self.kernels[cache.owner].release(cache.cache)
         else:
             self.kernels[name].release(cache)
+
+    def stepper(self, state: State | None = None, batch: int = 1) -> GraphStepper:
+        """One step at a time through small step functions (see
+        specc.backend.numpy.stepping), or the generic way for an op they lack."""
+        refuse_reversed(self.model, "stepping")
+        start = self.zero_state(batch) if state is None else state
+        try:
+            return FastStepper(self, start)  # type: ignore[return-value]
+        except NotImplementedError:
+            return super().stepper(start)
 
     def scores(
         self, inputs: dict[str, Any], mask: np.ndarray | None = None, train: bool = False

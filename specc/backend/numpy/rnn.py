@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from specc.backend.carry import Carries
 from specc.backend.numpy import blas
 from specc.backend.numpy.activations import activate, derivative_from_output
 from specc.backend.numpy.base import BLOCK_SIZE, Kernel, Params
@@ -31,7 +32,7 @@ BACKGROUND_MIN_WORK = 1 << 25
 BACKGROUND_CHUNK_ROWS = 512
 
 
-class RNN(Kernel):
+class RNN(Carries, Kernel):
     """``h_t = act(x_t @ W_xh + h_{t-1} @ W_hh + b)`` with ``h_0 = 0``.
 
     Under a mask, ``h_t`` at padded steps is forced to zero. Because padding
@@ -100,7 +101,8 @@ class RNN(Kernel):
         if inplace:
             self._recycle(x)  # copied into xz; nothing else reads it
         hs_all = self._empty((t_len + 1, b_sz, hid), dt)
-        hs_all[0] = 0
+        start = self.carried_in(b_sz, hid)  # see specc.backend.carry
+        hs_all[0] = 0 if start is None else start[0]
         w_in = np.concatenate((w_xh, bias[None, :])).astype(dt, copy=False)
         rows = t_len * b_sz
         gemm(xz.reshape(rows, n_in + 1), w_in, hs_all[1:].reshape(rows, hid))
@@ -172,6 +174,8 @@ class RNN(Kernel):
         else:
             last = None
             y = hs.transpose(1, 0, 2)  # a time-major view into hs_all: no copy
+        if start is not None:
+            self.carry = (hs_all[t_len].copy(),)
         return y, (xz, hs_all, pre, m, last)
 
     @staticmethod

@@ -13,12 +13,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from specc.backend.carry import Carries
 from specc.backend.reference.elementwise import sigmoid
 from specc.backend.reference.op import Op
 
 
-class _Gated(Op):
-    """What both cells share: the order of the steps, return=last, and ``watch``
+class _Gated(Carries, Op):
+    """What both cells share: the order of the steps, return=last, the carried state
+    (see specc.backend.carry: the states start there, not at zero), and ``watch``
     (which receives dL/dh_t of every step as (B, T, H), zero at padded steps)."""
 
     watch: Callable[[np.ndarray], None] | None = None
@@ -61,6 +63,9 @@ class Lstm(_Gated):
         hid = w_hh.shape[0]
         m = self.mask_of(mask, x)
         h, c = np.zeros((batch, hid), x.dtype), np.zeros((batch, hid), x.dtype)
+        start = self.carried_in(batch, hid)
+        if start is not None:
+            h, c = start
         hs = np.zeros((batch, t_len, hid), x.dtype)
         kept = []  # per step: the states read, the four gates, tanh(c_t)
         for t in self.steps(t_len):
@@ -73,6 +78,8 @@ class Lstm(_Gated):
             h = o * tc * m[:, t, None]
             hs[:, t] = h
             kept.append((t, h_prev, c_prev, i, f, g, o, tc))
+        if start is not None:
+            self.carry = (h.copy(), c.copy())
         last = self.last_steps(mask, batch, t_len)
         y = hs if last is None else hs[np.arange(batch), last]
         return y, (x, kept, m, last, hs.shape)
@@ -115,7 +122,8 @@ class Gru(_Gated):
         batch, t_len, _ = x.shape
         hid = w_hh.shape[0]
         m = self.mask_of(mask, x)
-        h = np.zeros((batch, hid), x.dtype)
+        start = self.carried_in(batch, hid)
+        h = np.zeros((batch, hid), x.dtype) if start is None else start[0]
         hs = np.zeros((batch, t_len, hid), x.dtype)
         kept = []  # per step: the state read, the gates, h_prev·W_hn + b_hn
         for t in self.steps(t_len):
@@ -129,6 +137,8 @@ class Gru(_Gated):
             h = ((1 - z) * n + z * h_prev) * m[:, t, None]
             hs[:, t] = h
             kept.append((t, h_prev, r, z, n, hn))
+        if start is not None:
+            self.carry = (h.copy(),)
         last = self.last_steps(mask, batch, t_len)
         y = hs if last is None else hs[np.arange(batch), last]
         return y, (x, kept, m, last, hs.shape)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from specc.backend.carry import Carries
 from specc.backend.reference.elementwise import sigmoid
 from specc.backend.reference.op import Op
 
@@ -33,8 +34,9 @@ def act_grad(name: str, slope: float, a: np.ndarray) -> np.ndarray:
     return np.where(a > 0, 1.0, slope).astype(a.dtype)  # leaky_relu
 
 
-class Rnn(Op):
-    """h_t = act(x_t·W_xh + h_{t−1}·W_hh + b), h_0 = 0; reversed, h_{t+1} feeds h_t.
+class Rnn(Carries, Op):
+    """h_t = act(x_t·W_xh + h_{t−1}·W_hh + b), h_0 = 0 (or the carried state, see
+    specc.backend.carry); reversed, h_{t+1} feeds h_t.
 
     A padded step's state is zero (h_t = act(a_t)·m_t), so a reversed row starts
     from zero at its last real token, exactly as if it had been run alone.
@@ -53,13 +55,16 @@ class Rnn(Op):
         batch, t_len, _ = x.shape
         m = np.ones((batch, t_len), x.dtype) if mask is None else mask.astype(x.dtype)
         name, slope = self.node.activation.name, self.node.activation.leak
-        h = np.zeros((batch, w_hh.shape[0]), x.dtype)
+        start = self.carried_in(batch, w_hh.shape[0])
+        h = np.zeros((batch, w_hh.shape[0]), x.dtype) if start is None else start[0]
         hs, prevs, pres = (np.zeros((batch, t_len, w_hh.shape[0]), x.dtype) for _ in range(3))
         for t in self.steps(t_len):
             prevs[:, t] = h  # the state this step reads
             pres[:, t] = x[:, t] @ w_xh + h @ w_hh + b
             h = act(name, slope, pres[:, t]) * m[:, t, None]
             hs[:, t] = h
+        if start is not None:
+            self.carry = (h.copy(),)
         last = self._last_steps(mask, batch, t_len)
         y = hs if last is None else hs[np.arange(batch), last]
         return y, (x, prevs, pres, m, last)

@@ -17,16 +17,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from specc.backend.carry import Carries
 from specc.backend.torch.lib import torch
 from specc.backend.torch.op import Op
+from specc.backend.torch.rnn import carried_out, carried_tensors
 
 
-class _Gated(Op):
+class _Gated(Carries, Op):
     """What both cells share: the order of the steps, return=last, the fused path,
     and ``watch`` (which the network feeds dL/dh_t from the cached states).
 
     The cache is the list of hidden-state tensors in time order (as the torch
-    rnn's), so that `Network._backward` can ask autograd for dL/dh_t.
+    rnn's), so that `Network._backward` can ask autograd for dL/dh_t. A carried
+    state (see specc.backend.carry) starts the states and is detached between passes.
     """
 
     fusable: ClassVar[bool] = True
@@ -42,13 +45,17 @@ class _Gated(Op):
 
     def forward(self, params, state, xs, mask, train, rng, fused: bool = False):
         (x,) = xs
+        start = carried_tensors(self, x, params["W_hh"].shape[0])
         if fused and mask is None:
-            return self._fused(params, x), None
-        hs = self.unroll(params, x, mask)
+            return self._fused(params, x, start), None
+        hs, final = self.unroll(params, x, mask, start)
+        if start is not None:
+            self.carry = carried_out(*final)
         return self._output(hs, mask), hs
 
-    def unroll(self, params, x, mask) -> list[Any]:
-        """Every step's hidden state (B, H), in time order."""
+    def unroll(self, params, x, mask, start) -> tuple[list[Any], tuple[Any, ...]]:
+        """Every step's hidden state (B, H) in time order, and the final states (h
+        first), from ``start`` (None: zeros)."""
         raise NotImplementedError
 
     def _output(self, hs: list[Any], mask) -> Any:
@@ -63,8 +70,9 @@ class _Gated(Op):
         last = (mask.sum(dim=1).long() - 1).clamp(min=0)
         return torch.stack(hs, dim=1)[torch.arange(batch, device=hs[0].device), last]
 
-    def _fused(self, params, x) -> Any:
-        """The whole layer through PyTorch's cell (no mask: every step is real)."""
+    def _fused(self, params, x, start=None) -> Any:
+        """The whole layer through PyTorch's cell (no mask: every step is real), from
+        the carried state ``start`` when given."""
         w_xh, w_hh = params["W_xh"], params["W_hh"]
         if self.node.reverse:
             x = torch.flip(x, dims=[1])
@@ -76,7 +84,15 @@ class _Gated(Op):
             "bias_ih_l0": b_ih,
             "bias_hh_l0": torch.zeros_like(b_ih) if hidden_bias is None else params[hidden_bias],
         }
-        ys, _ = torch.func.functional_call(self._module(x, w_hh.shape[0]), weights, (x,))
+        module = self._module(x, w_hh.shape[0])
+        if start is None:
+            ys, _ = torch.func.functional_call(module, weights, (x,))
+        else:
+            hx = tuple(s[None] for s in start)  # (1, B, H): one layer, one direction
+            hx = hx if len(hx) > 1 else hx[0]
+            ys, final = torch.func.functional_call(module, weights, (x, hx))
+            finals = final if isinstance(final, tuple) else (final,)
+            self.carry = carried_out(*(s[0] for s in finals))
         if self.node.return_ == "last":
             return ys[:, -1]
         return torch.flip(ys, dims=[1]) if self.node.reverse else ys
@@ -100,11 +116,11 @@ class Lstm(_Gated):
     torch_cell = "LSTM"
     biases = ("b", None)
 
-    def unroll(self, params, x, mask) -> list[Any]:
+    def unroll(self, params, x, mask, start) -> tuple[list[Any], tuple[Any, ...]]:
         w_xh, w_hh, b = params["W_xh"], params["W_hh"], params["b"]
         batch, t_len, _ = x.shape
         zeros = torch.zeros((batch, w_hh.shape[0]), dtype=x.dtype, device=x.device)
-        h, c = zeros, zeros
+        h, c = (zeros, zeros) if start is None else start
         xw = x @ w_xh + b  # every step's input projection in one product
         hs: list[Any] = [None] * t_len
         for t in self.steps(t_len):
@@ -116,7 +132,7 @@ class Lstm(_Gated):
             if mask is not None:
                 h = h * mask[:, t, None]
             hs[t] = h
-        return hs
+        return hs, (h, c)
 
 
 class Gru(_Gated):
@@ -126,10 +142,12 @@ class Gru(_Gated):
     torch_cell = "GRU"
     biases = ("b_xh", "b_hh")
 
-    def unroll(self, params, x, mask) -> list[Any]:
+    def unroll(self, params, x, mask, start) -> tuple[list[Any], tuple[Any, ...]]:
         w_xh, w_hh, b_xh, b_hh = (params[k] for k in ("W_xh", "W_hh", "b_xh", "b_hh"))
         batch, t_len, _ = x.shape
         h = torch.zeros((batch, w_hh.shape[0]), dtype=x.dtype, device=x.device)
+        if start is not None:
+            (h,) = start
         xw = x @ w_xh + b_xh  # every step's input projection in one product
         hs: list[Any] = [None] * t_len
         for t in self.steps(t_len):
@@ -141,4 +159,4 @@ class Gru(_Gated):
             if mask is not None:
                 h = h * mask[:, t, None]
             hs[t] = h
-        return hs
+        return hs, (h,)

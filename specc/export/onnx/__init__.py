@@ -45,12 +45,15 @@ LENGTHS = "lengths"
 class OnnxOptions:
     """How to export. ``lengths`` adds the `lengths` input of padded batches (tag
     tasks); ``recurrence`` is `auto` (RNN in float32, Scan otherwise), `rnn` or
-    `scan`."""
+    `scan`; ``state`` makes the graph take every recurrent layer's initial state
+    (``NODE.h0``, ``NODE.c0``) and return its final one (``NODE.hn``, ``NODE.cn``),
+    so a caller can carry it from one call to the next (one step at a time)."""
 
     opset: int = DEFAULT_OPSET
     dtype: str = "float32"
     lengths: bool = False
     recurrence: str = "auto"
+    state: bool = False
 
 
 def to_onnx(
@@ -79,6 +82,7 @@ def to_onnx(
         lengths=lengths,
         recurrence=options.recurrence,
         emitters=emitters,
+        carry_state=options.state,
     )
     from specc import __version__
 

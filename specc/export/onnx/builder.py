@@ -9,7 +9,7 @@ Scan body from shadowing a name of the graph around it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,9 @@ class GraphBuilder:
         assert name not in self._taken, f"value name {name!r} used twice"
         self._taken.add(name)
         return name
+
+    def is_taken(self, name: str) -> bool:
+        return name in self._taken
 
     def fresh(self, hint: str) -> str:
         """A new unique name starting with ``hint`` (readable in Netron)."""
@@ -112,6 +115,11 @@ class Emit:
     for a node on sequences of a padded batch, as specc's backends pass its
     mask only to those. ``sizes`` binds `vocab` and `labels`; ``recurrence``
     picks how recurrent ops are written (`auto`, `rnn` or `scan`).
+
+    ``state_in`` and ``state_out``, set only for a recurrent node of a graph
+    exported with its state (`OnnxOptions.state`): the graph inputs its states
+    start from (h, then c for an lstm; each (B, H)) and the graph outputs its
+    emitter must write its states after the last step into.
     """
 
     g: GraphBuilder
@@ -124,7 +132,29 @@ class Emit:
     lengths: str | None
     sizes: dict[str, int]
     recurrence: str
+    state_in: list[str] = field(default_factory=list)
+    state_out: list[str] = field(default_factory=list)
+
+    def initial(self, i: int, hidden: int) -> str:
+        """The i-th state the recurrence starts from: the graph's input, or zeros."""
+        if self.state_in:
+            return self.state_in[i]
+        return zero_state(self.g, self.xs[0], hidden, self.node.name)
+
+    def final(self, i: int, value: str) -> None:
+        """Write the i-th final state (B, H) into its graph output, when exported."""
+        if self.state_out:
+            self.g.op("Identity", [value], self.node.name, out=self.state_out[i])
 
 
 #: An op's emitter: adds the nodes computing its output; returns that output's name.
 Emitter = Callable[[Emit], str]
+
+
+def zero_state(g: GraphBuilder, x: str, hidden: int, h: str) -> str:
+    """h_0 = 0, shaped (B, H) for whatever batch ``x`` holds: where a Scan's states
+    start when the graph does not take them (see `Emit.initial`)."""
+    batch = g.op("Gather", [g.op("Shape", [x], h), g.ints(0)], h, axis=0)
+    shape = g.op("Concat", [batch, g.ints(hidden)], h, axis=0)
+    zero = numpy_helper.from_array(np.zeros(1, g.dtype))
+    return g.op("ConstantOfShape", [shape], h, value=zero)

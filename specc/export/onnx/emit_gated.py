@@ -19,7 +19,7 @@ from onnx import TensorProto
 
 from specc.export.onnx.builder import Emit
 from specc.export.onnx.emit_gated_scan import gru_scan, lstm_scan
-from specc.export.onnx.emit_rnn import uses_rnn_operator
+from specc.export.onnx.emit_rnn import operator_outputs, uses_rnn_operator
 
 #: Where each of ONNX's gate blocks is in ours: LSTM i, o, f, c from i, f, g, o.
 LSTM_ORDER = (0, 3, 1, 2)
@@ -65,11 +65,4 @@ def _operator(e: Emit, op_type: str, order: tuple[int, ...], bias: np.ndarray, a
         inputs.append(g.op("Cast", [e.lengths], h, to=TensorProto.INT32))
     direction = "reverse" if node.reverse else "forward"  # type: ignore[attr-defined]
     attrs = {"hidden_size": hidden, "direction": direction, **attrs}
-    if node.return_ == "last":  # type: ignore[attr-defined]
-        y_h = g.fresh(f"{h}.Y_h")
-        g.op_outputs(op_type, inputs, ["", y_h], h, **attrs)
-        return g.op("Squeeze", [y_h, g.ints(0)], h, out=e.out)
-    y = g.fresh(f"{h}.Y")
-    g.op_outputs(op_type, inputs, [y], h, **attrs)
-    y = g.op("Squeeze", [y, g.ints(1)], h)  # (T, B, H)
-    return g.op("Transpose", [y], h, out=e.out, perm=[1, 0, 2])
+    return operator_outputs(e, op_type, inputs, attrs)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from onnx import helper
 
 from specc.export.onnx.builder import Emit, GraphBuilder
-from specc.export.onnx.emit_rnn import state_at_last_token, zero_state
+from specc.export.onnx.emit_rnn import state_at_last_token
 
 
 @dataclass
@@ -91,10 +91,10 @@ def _scan(e: Emit, x_bias: str, inner: list[str], states: list[str], cell: Cell)
     rev = int(node.reverse)  # type: ignore[attr-defined]
     finals = [g.fresh(f"{h}.{k}_last") for k in states]
     hs = g.fresh(f"{h}.hs")
-    zero = zero_state(g, e.xs[0], hidden, h)
+    starts = [e.initial(i, hidden) for i in range(len(states))]
     g.op_outputs(
         "Scan",
-        [zero] * len(states) + scanned,
+        [*starts, *scanned],
         [*finals, hs],
         h,
         body=body.graph(f"{h}_step", step_inputs, step_outputs),
@@ -104,6 +104,8 @@ def _scan(e: Emit, x_bias: str, inner: list[str], states: list[str], cell: Cell)
         scan_output_axes=[1],
         scan_output_directions=[rev],
     )
+    for i, final in enumerate(finals):
+        e.final(i, final)
     if node.return_ == "sequence":  # type: ignore[attr-defined]
         return g.op("Identity", [hs], h, out=e.out)
     if rev or e.lengths is None:  # the last step run is the state returned

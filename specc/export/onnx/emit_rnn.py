@@ -12,7 +12,7 @@ h_t = act(x_t·W_xh + h_{t∓1}·W_hh + b)·m_t, exactly as specc runs it.
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from specc.export import ExportError
 from specc.export.onnx.builder import Emit, GraphBuilder
@@ -59,12 +59,27 @@ def _rnn_operator(e: Emit) -> str:
     if name == "leaky_relu":
         attrs["activation_alpha"] = [float(leak)]
     direction = "reverse" if node.reverse else "forward"  # type: ignore[attr-defined]
-    if node.return_ == "last":  # type: ignore[attr-defined]
-        y_h = g.fresh(f"{h}.Y_h")
-        g.op_outputs("RNN", inputs, ["", y_h], h, hidden_size=hidden, direction=direction, **attrs)
-        return g.op("Squeeze", [y_h, g.ints(0)], h, out=e.out)
-    y = g.fresh(f"{h}.Y")
-    g.op_outputs("RNN", inputs, [y], h, hidden_size=hidden, direction=direction, **attrs)
+    attrs.update(hidden_size=hidden, direction=direction)
+    return operator_outputs(e, "RNN", inputs, attrs)
+
+
+def operator_outputs(e: Emit, op_type: str, inputs: list[str], attrs: dict) -> str:
+    """One RNN, LSTM or GRU node (time first) on ``inputs`` (X, W, R, B, and the
+    lengths when padded), starting from the graph's states when it takes them: its Y
+    (every state) or Y_h (the last one run) as the layer's output, and its Y_h (and
+    Y_c) as the final states when the graph returns them."""
+    g, h, node = e.g, e.node.name, e.node
+    if e.state_in:
+        inputs = inputs + [""] * (5 - len(inputs))  # no sequence_lens: every step is real
+        inputs += [g.op("Unsqueeze", [s, g.ints(0)], h) for s in e.state_in]  # (1, B, H)
+    last = node.return_ == "last"  # type: ignore[attr-defined]
+    y = "" if last else g.fresh(f"{h}.Y")
+    finals = [g.fresh(f"{h}.Y_{k}") for k in "hc"[: max(len(e.state_out), int(last))]]
+    g.op_outputs(op_type, inputs, [y, *finals], h, **attrs)
+    for i, final in enumerate(finals[: len(e.state_out)]):
+        e.final(i, g.op("Squeeze", [final, g.ints(0)], h))
+    if last:
+        return g.op("Squeeze", [finals[0], g.ints(0)], h, out=e.out)
     y = g.op("Squeeze", [y, g.ints(1)], h)  # (T, B, H)
     return g.op("Transpose", [y], h, out=e.out, perm=[1, 0, 2])
 
@@ -82,7 +97,7 @@ def _scan(e: Emit) -> str:
     last, hs = g.fresh(f"{h}.h_last"), g.fresh(f"{h}.hs")
     g.op_outputs(
         "Scan",
-        [zero_state(g, e.xs[0], hidden, h), *scanned],
+        [e.initial(0, hidden), *scanned],
         [last, hs],
         h,
         body=body.graph(f"{h}_step", step_inputs, step_outputs),
@@ -92,6 +107,7 @@ def _scan(e: Emit) -> str:
         scan_output_axes=[1],
         scan_output_directions=[rev],
     )
+    e.final(0, last)
     if node.return_ == "sequence":  # type: ignore[attr-defined]
         return g.op("Identity", [hs], h, out=e.out)
     if rev or e.lengths is None:  # the last step run is the state returned
@@ -128,12 +144,3 @@ def _step(body: GraphBuilder, e: Emit, w_hh: str, hidden: int) -> tuple[list, li
         state = body.op("Mul", [state, m_t], h)  # a padded step's state is zero
     outs = [body.op("Identity", [state], f"{h}.h_t"), body.op("Identity", [state], f"{h}.y_t")]
     return inputs, [helper.make_tensor_value_info(n, body.elem, ["batch", hidden]) for n in outs]
-
-
-def zero_state(g: GraphBuilder, x: str, hidden: int, h: str) -> str:
-    """h_0 = 0, shaped (B, H) for whatever batch ``x`` holds (a Scan's initial state;
-    the lstm and gru emitters to come start their states from it too)."""
-    batch = g.op("Gather", [g.op("Shape", [x], h), g.ints(0)], h, axis=0)
-    shape = g.op("Concat", [batch, g.ints(hidden)], h, axis=0)
-    zero = numpy_helper.from_array(np.zeros(1, g.dtype))
-    return g.op("ConstantOfShape", [shape], h, value=zero)

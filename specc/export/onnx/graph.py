@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from specc.backend.carry import carried_nodes, hidden_of, refuse_reversed, state_parts
 from specc.export import ExportError
 from specc.export.onnx.builder import Emit, Emitter, GraphBuilder
 from specc.export.onnx.emitters import emitter_for
@@ -36,13 +37,22 @@ def build_model(
     lengths: str | None,
     recurrence: str,
     emitters: Mapping[str, Emitter],
+    carry_state: bool = False,
 ) -> onnx.ModelProto:
     """The ONNX model of ``model`` with these arrays; ``lengths`` names the input of
-    real lengths for padded batches (None: every row is all real)."""
+    real lengths for padded batches (None: every row is all real); ``carry_state`` makes
+    every recurrent layer take its initial states as inputs and return its final
+    ones as outputs (see `state_names`)."""
     g = GraphBuilder(dtype)
     emits = [(node, emitter_for(node, model.name, emitters)) for node in model.nodes]
+    carried = _state_names(model, lengths) if carry_state else {}
     for name in [i.name for i in model.inputs] + [n.name for n in model.nodes]:
         g.reserve(name)
+    for ins, outs in carried.values():
+        for name in (*ins, *outs):
+            if g.is_taken(name):
+                raise ExportError(f"model '{model.name}' already has a value named '{name}'")
+            g.reserve(name)
     inputs = [_value_info(i.name, i.shape(), g, model.sizes) for i in model.inputs]
     mask = None
     if lengths is not None:
@@ -69,16 +79,42 @@ def build_model(
                 lengths=lengths if on_sequences else None,
                 sizes=dict(model.sizes),
                 recurrence=recurrence,
+                state_in=carried.get(node.name, ([], []))[0],
+                state_out=carried.get(node.name, ([], []))[1],
             )
         )
         assert out == node.name, f"the emitter of {node.op} wrote {out}, not {node.name}"
     outputs = [_value_info(name, model.shape_of(name), g, model.sizes) for name in model.outputs]
+    for node_name, (ins, outs) in carried.items():
+        hidden = hidden_of(model, model.node(node_name))
+        inputs += [helper.make_tensor_value_info(n, g.elem, ["batch", hidden]) for n in ins]
+        outputs += [helper.make_tensor_value_info(n, g.elem, ["batch", hidden]) for n in outs]
     graph = g.graph(model.name, inputs, outputs)
     return helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", opset)],
         ir_version=ir_version_for(opset),
     )
+
+
+def state_names(node_name: str, parts: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """A recurrent node's state inputs (``NODE.h0``, ``NODE.c0``) and outputs
+    (``NODE.hn``, ``NODE.cn``) in a graph exported with its state."""
+    return [f"{node_name}.{p}0" for p in parts], [f"{node_name}.{p}n" for p in parts]
+
+
+def _state_names(model: Model, lengths: str | None) -> dict[str, tuple[list[str], list[str]]]:
+    """Every recurrent node's state names, or an ExportError for what cannot carry."""
+    if lengths is not None:
+        raise ExportError(
+            "a graph that takes and returns the recurrent state runs every row to its "
+            "end: export it without --lengths"
+        )
+    try:
+        refuse_reversed(model, "exporting the state")
+    except ValueError as err:
+        raise ExportError(str(err)) from None
+    return {n.name: state_names(n.name, state_parts(n)) for n in carried_nodes(model)}
 
 
 def _value_info(name: str, shape: Shape, g: GraphBuilder, sizes: Mapping[str, int]):

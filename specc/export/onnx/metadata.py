@@ -38,6 +38,8 @@ def metadata(
     if task is not None:
         props["task"] = task.name
         props["kind"] = task.kind
+        if task.kind == "next_char":
+            props["state"] = task.state  # how it was trained: windows, or carried state
     if lengths is not None:
         props["lengths"] = lengths
     if vocab is not None:

@@ -101,6 +101,8 @@ def check_task_fit(task: Task, model: Model, diags: Diagnostics) -> None:
             inp.span,
             f"declare `input {inp.name} : sequence[2]`",
         )
+    if task.state == "carry":
+        _check_carryable(model, diags)
     out_name = model.outputs[0]
     out = model.shape_of(out_name) if _has_shape(model, out_name) else None
     if out is None:
@@ -150,6 +152,18 @@ def check_task_fit(task: Task, model: Model, diags: Diagnostics) -> None:
             where,
             "end the model with -> softmax",
         )
+
+
+def _check_carryable(model: Model, diags: Diagnostics) -> None:
+    """`state = carry` threads each recurrent layer's state forward through the text;
+    a reversed layer's first step would read a state from beyond the window's end."""
+    for node in model.nodes:
+        if node.recurrent and getattr(node, "reverse", False):
+            diags.error(
+                f"state = carry cannot carry the state of '{node.name}': it runs backward in time",
+                node.span,
+                "remove reverse=true, or train with the default state = window",
+            )
 
 
 def _time_axis_help(kind: str, want: tuple, out: Shape, model: Model, out_name: str) -> str | None:
