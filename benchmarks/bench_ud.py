@@ -152,6 +152,9 @@ def table(rows: list[dict[str, Any]], machine: str) -> str:
     )
     lines = [head, "|" + "---|" * 8]
     for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['treebank']} | {r['spec']} | failed: {r['error']} |" + " |" * 5)
+            continue
         cut = " (time limit)" if r["time_limited"] else ""
         lines.append(
             f"| {r['treebank']} | {r['spec']} | {_f(r['dev_accuracy'])} / "
@@ -166,6 +169,7 @@ def table(rows: list[dict[str, Any]], machine: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(REPO))
+    from specc.errors import SpecError
     from specc.study.machine import describe
 
     rows = []
@@ -173,7 +177,13 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path(scratch)
         for name, train, dev in args.treebank:
             for spec in args.spec:
-                rows.append(run_one(args, spec, name, train, dev, out))
+                try:
+                    rows.append(run_one(args, spec, name, train, dev, out))
+                except SpecError as err:  # diverged, say: the other runs still count
+                    err.path = err.path or str(spec)
+                    sys.stderr.write(err.render() + "\n")
+                    reason = str(err.args[0]).split(";")[0]
+                    rows.append({"treebank": name, "spec": spec.name, "error": reason})
     machine = describe()
     print(table(rows, machine))
     if args.json:

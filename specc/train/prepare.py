@@ -211,7 +211,7 @@ def _tagging(task: Task, base_dir: Path | None) -> Prepared:
     # words seen once become <unk> in training, so <unk> is learned for new words
     words = Vocab.build((w for s in train for w, _ in s), specials=WORD_SPECIALS, min_count=2)
     labels = Vocab.build(t for s in train for _, t in s)
-    word_tags = most_frequent_tags(train, labels)
+    word_tags = _most_frequent_tags(train, labels)
     notes = []
     unseen = sorted({t for s in val + test for _, t in s if t not in labels})
     if unseen:
@@ -255,7 +255,7 @@ def _tagging(task: Task, base_dir: Path | None) -> Prepared:
     )
 
 
-def most_frequent_tags(sentences: list[list[tuple[str, str]]], labels: Vocab) -> dict[str, str]:
+def _most_frequent_tags(sentences: list[list[tuple[str, str]]], labels: Vocab) -> dict[str, str]:
     """Each word's most frequent tag in `sentences`; a tie goes to the tag that is
     more frequent overall (earlier in `labels`), so the table is deterministic."""
     counts: dict[str, Counter[str]] = {}
