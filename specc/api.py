@@ -93,7 +93,8 @@ class Program:
         """Train a task (as `specc run` does, without printing); returns a RunResult
         with `.metrics`, the trained `.net` and the `.checkpoint` path.
 
-        Options: epochs, steps, seed, out_dir, resume, reporter, save, backend."""
+        Options: epochs, steps, seed, out_dir, resume, reporter, save, backend,
+        time_limit (seconds)."""
         from specc.train.loop import run_task
 
         return run_task(self, task, **options)

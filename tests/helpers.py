@@ -137,6 +137,16 @@ STEP = 1e-6
 TOL = 1e-6
 
 
+def conllu_text(tagged: str) -> str:
+    """CoNLL-U for sentences written one a line as `word/TAG word/TAG ...`."""
+    blocks = []
+    for line in tagged.splitlines():
+        pairs = [tok.rsplit("/", 1) for tok in line.split()]
+        rows = [f"{i}\t{w}\t_\t{t}\t_\t_\t_\t_\t_\t_" for i, (w, t) in enumerate(pairs, 1)]
+        blocks.append("\n".join(rows) + "\n")
+    return "\n".join(blocks)
+
+
 def rel_err(analytic: np.ndarray, numeric: np.ndarray) -> float:
     """Norm-based relative error, so tiny components cannot cause false failures."""
     a = np.asarray(analytic, dtype=np.float64)

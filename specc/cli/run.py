@@ -28,6 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, metavar="N", help="train for N epochs instead")
     p.add_argument("--steps", type=int, metavar="N", help="train for N steps instead")
     p.add_argument("--seed", type=int, metavar="S", help="override the task's seed")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="MINUTES",
+        help="stop at the first step boundary after MINUTES of training (evaluations "
+        "included), then evaluate and save as at the end; --resume continues it",
+    )
     p.add_argument("--out", metavar="DIR", help="where to write (default: runs/ beside the spec)")
     add_backend_options(p)
     p.add_argument(
@@ -72,6 +79,17 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise OptionError(f"--seed must be 0 or more, got {args.seed}")
     _positive("procs", args.procs)
+    if args.time_limit is not None:
+        from specc.train.distributed import world_size
+
+        if not args.time_limit > 0:  # also refuses nan
+            raise OptionError(
+                f"--time-limit must be a positive number of minutes, got {args.time_limit:g}"
+            )
+        if (args.procs or 1) > 1 or world_size() > 1:
+            raise OptionError(
+                "--time-limit works with one process only, not with --procs or torchrun"
+            )
     check_device(args)
     if args.procs is not None and args.procs > 1:
         return _launch(args)
@@ -92,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             device=args.device,
             dist=dist,
+            time_limit=None if args.time_limit is None else args.time_limit * 60,
         )
     except SpecError as err:
         if dist is not None and not isinstance(err, PeerFailed):

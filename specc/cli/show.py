@@ -20,8 +20,6 @@ out = Console(highlight=False)
 
 def show_metrics(result: RunResult) -> None:
     """The metrics table (train, held-out, test) beside the baselines a model must beat."""
-    from specc.train.metrics import baseline
-
     m = result.metrics
     out.print(
         f"[bold]{result.task.name}[/] ({result.task.kind}): {result.steps} steps in "
@@ -35,8 +33,13 @@ def show_metrics(result: RunResult) -> None:
         table.add_column("test", justify="right")
     val = m.get("val", {})
     names = [k for k, v in val.items() if isinstance(v, float)]
+    labels = {
+        "loss": "loss (nats)",
+        "bits_per_char": "bits/char",
+        "unseen_accuracy": "accuracy on unseen words",
+    }
     for name in names:
-        label = {"loss": "loss (nats)", "bits_per_char": "bits/char"}.get(name, name)
+        label = labels.get(name, name)
         if name == "loss" and result.task.loss == "mse":
             label = "loss (mse)"
         train = f"{m['train']['loss']:.4f}" if name == "loss" and m.get("train") else ""
@@ -45,13 +48,17 @@ def show_metrics(result: RunResult) -> None:
             v = m["test"].get(name)
             row.append(f"{v:.4f}" if isinstance(v, float) else "")
         table.add_row(*row)
-    prepared = result.prepared
+    if "unseen" in val:
+        splits = [val, m["test"]] if "test" in m else [val]
+        table.add_row("unseen words (not in training)", "", *map(_unseen_cell, splits))
     names = {
         "uniform_bits_per_char": "uniform bits/char",
         "majority_accuracy": "accuracy of the most common tag",
+        "per_word_accuracy": "per-word baseline: accuracy",
+        "per_word_unseen_accuracy": "per-word baseline: on unseen words",
         "predict_one_mse": "mse of always predicting 1",
     }
-    for key, value in baseline(prepared).items():
+    for key, value in m.get("baseline", {}).items():
         table.add_row(names[key], "", f"{value:.4f}")
     out.print(table)
     per_tag = val.get("per_tag")
@@ -63,6 +70,12 @@ def show_metrics(result: RunResult) -> None:
         for tag, row in sorted(per_tag.items(), key=lambda kv: -kv[1]["count"]):
             tags.add_row(tag, f"{row['accuracy']:.3f}", str(row["count"]))
         out.print(tags)
+
+
+def _unseen_cell(split: dict) -> str:
+    """How many evaluated words never occur in training, and their share."""
+    unseen = split.get("unseen")
+    return f"{unseen['count']:,} ({unseen['fraction']:.1%})" if unseen else ""
 
 
 def show_demo(result: RunResult) -> None:

@@ -13,7 +13,9 @@ let the monitored metric pick the best (saved first as `DIR/<task>.best.npz`)
 and the plateau schedule react, then save the last checkpoint and the metrics
 file, then stop early if the metric has not improved for `patience`
 evaluations. Saving the best before the last means a crash between the two
-leaves a last checkpoint from which a resume redoes the same evaluation.
+leaves a last checkpoint from which a resume redoes the same evaluation. A
+run given a time limit stops at the first step boundary past it, evaluated
+(test split included) and saved as a run that ended there would be.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from specc.train.checkpoint import (
     save_checkpoint,
 )
 from specc.train.memory import check_training_fits
-from specc.train.metrics import evaluate
+from specc.train.metrics import baseline, evaluate
 from specc.train.optim import FlatOptimizer, decay_slices, make_optimizer
 from specc.train.prepare import Prepared, check_output_fits, prepare
 from specc.train.records import RunMetrics
@@ -111,6 +113,7 @@ class _Progress:
     history: list[dict[str, Any]]
     pending: list[float]  # [sum, count] of training losses since the last evaluation
     stopped_early: bool = False
+    time_limited: bool = False
 
 
 def run_task(
@@ -128,13 +131,17 @@ def run_task(
     dtype: str = "float32",
     device: str | None = None,
     dist: Any = None,
+    time_limit: float | None = None,
 ) -> RunResult:
     """Train a task of `program` and evaluate it; writes the checkpoints and metrics.
 
     ``dist`` (a `specc.train.distributed.Dist`) makes this one process of a
     distributed run: it trains on its shard of each batch, and only process 0
-    reports and writes."""
+    reports and writes. ``time_limit`` (seconds of this run, evaluations included)
+    ends training at the first step boundary past it, evaluated and saved."""
     reporter = reporter or SilentReporter()
+    if time_limit is not None and (time_limit <= 0 or dist is not None):
+        raise SpecError("a time limit must be positive, and a distributed run cannot have one")
     if dist is not None and not dist.is_main:  # distributed: process 0 alone speaks
         reporter, save = SilentReporter(), False
     chosen = task_name if isinstance(task_name, Task) else program.task(task_name)
@@ -149,6 +156,7 @@ def run_task(
         for path in (ckpt_path, best_path, metrics_path):
             check_writable(path)
     prepared = prepare(task, program.base_dir)
+    baselines = baseline(prepared)
     for text in prepared.notes:
         reporter.note(text)
     model = program.bound_model(task.model, prepared.sizes)
@@ -216,7 +224,9 @@ def run_task(
             **({"test": m["test"]} if "test" in m else {}),
             "history": progress.history,
             **({"best": best} if best else {}),
+            **({"baseline": baselines} if baselines else {}),
             **({"stopped_early": True} if progress.stopped_early else {}),
+            **({"time_limited": True} if progress.time_limited else {}),
             **({"params": task.params} if task.params else {}),
         }
         return RunMetrics.model_validate(doc)
@@ -268,8 +278,9 @@ def run_task(
         except OutputError as err:
             raise err.keeping(f"stopped at step {at_step}/{total}; {latest_good()}") from None
 
-    def evaluation(at_step: int, epoch: int) -> bool:
-        """Evaluate, record, keep the best, save; True when training should stop early."""
+    def evaluation(at_step: int, epoch: int, out_of_time: bool = False) -> bool:
+        """Evaluate, record, keep the best, save; True when training should stop early
+        (or stops because it is `out_of_time`)."""
         m = progress.metrics
         m["val"] = evaluate(net, prepared, prepared.val) if prepared.val else {}
         m["train"] = {"loss": float(np.mean(train_losses[-spe:]))}
@@ -286,8 +297,9 @@ def run_task(
             schedule.evaluated(value)
         stop = watch.stop and at_step < total
         progress.stopped_early = stop
-        if (at_step == total or stop) and prepared.test:
+        if (at_step == total or stop or out_of_time) and prepared.test:
             m["test"] = evaluate(net, prepared, prepared.test)
+        progress.time_limited = out_of_time and not stop and at_step < total
         reporter.evaluated(at_step, epoch, m)
         checkpoint(at_step, best=best)
         if stop:
@@ -297,7 +309,12 @@ def run_task(
                 + f" for {watch.since} evaluations; the best, {watch.value:.4f}, was at "
                 f"epoch {watch.epoch} (step {watch.step})"
             )
-        return stop
+        elif progress.time_limited:
+            reporter.note(
+                f"stopped at the time limit after step {at_step} of {total} "
+                f"({seconds():.0f} s); --resume continues it"
+            )
+        return stop or progress.time_limited
 
     if save:  # the free space the checkpoints and metrics need, before the first step
         evaluations = total // task.eval_every if task.eval_every else total // spe
@@ -325,7 +342,8 @@ def run_task(
                 progress.pending = [progress.pending[0] + loss, progress.pending[1] + 1]
                 reporter.step(step, epoch, loss, batch.tokens)
                 due = step % task.eval_every == 0 if task.eval_every else index == spe - 1
-                if (due or step == total) and evaluation(step, epoch):
+                late = time_limit is not None and time.perf_counter() - started >= time_limit
+                if (due or step == total or late) and evaluation(step, epoch, late):
                     break
                 stop = guard.requested if dist is None else dist.agree_stop(guard.requested)
                 if stop is not None:

@@ -49,6 +49,7 @@ def _metrics(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str
     labels = prepared.labels
     n_classes = prepared.sizes.get("labels") or prepared.sizes.get("vocab", 0)
     nll, known, correct, count = 0.0, 0, 0, 0
+    unseen_correct, unseen_count, judged_unseen = 0, 0, False
     per_tag_correct = np.zeros(n_classes, dtype=np.int64)
     per_tag_total = np.zeros(n_classes, dtype=np.int64)
     for b in batches:
@@ -63,6 +64,10 @@ def _metrics(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str
         hit = (np.argmax(logp, axis=-1) == targets) & seen
         correct += int(hit.sum())
         count += int(real.sum())
+        if b.unseen is not None:
+            judged_unseen = True
+            unseen_correct += int(np.sum(hit & b.unseen))
+            unseen_count += int(np.sum(real & b.unseen))
         np.add.at(per_tag_total, safe[seen], 1)
         np.add.at(per_tag_correct, safe[hit], 1)
     loss = nll / max(known, 1)
@@ -74,6 +79,10 @@ def _metrics(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str
             "accuracy": metrics["accuracy"],
         }
     elif labels is not None and prepared.kind == "tag":
+        if judged_unseen:
+            if unseen_count:
+                metrics["unseen_accuracy"] = unseen_correct / unseen_count
+            metrics["unseen"] = {"count": unseen_count, "fraction": unseen_count / max(count, 1)}
         metrics["per_tag"] = {
             labels.tokens[i]: {
                 "accuracy": per_tag_correct[i] / per_tag_total[i],
@@ -86,7 +95,12 @@ def _metrics(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str
 
 
 def baseline(prepared: Prepared) -> dict[str, float]:
-    """What a model that learned nothing scores, to judge a result against."""
+    """What a model that learned nothing scores, to judge a result against.
+
+    For tagging with words, also what a lookup table scores: each held-out word
+    gets its most frequent training tag, and a word never seen in training the
+    most common tag (`per_word_accuracy`, and `per_word_unseen_accuracy` on the
+    unseen words alone). A tagger is worth its cost only by what it adds to that."""
     if prepared.kind == "next_char" and prepared.vocab is not None:
         return {"uniform_bits_per_char": math.log2(len(prepared.vocab))}
     if prepared.kind == "tag" and prepared.val and prepared.labels is not None:
@@ -96,7 +110,28 @@ def baseline(prepared: Prepared) -> dict[str, float]:
         top = int(np.argmax(counts))
         hit = sum(int(np.sum((b.targets == top) & _real(b))) for b in prepared.val)
         real = sum(b.tokens for b in prepared.val)
-        return {"majority_accuracy": hit / max(real, 1)}
+        out = {"majority_accuracy": hit / max(real, 1)}
+        if prepared.word_tags and prepared.val_sentences:
+            out.update(_per_word(prepared.word_tags, prepared.labels.tokens[top], prepared))
+        return out
     if prepared.kind == "regress":
         return {"predict_one_mse": ADDING_BASELINE_MSE}
     return {}
+
+
+def _per_word(word_tags: dict[str, str], common: str, prepared: Prepared) -> dict[str, float]:
+    """The per-word most-frequent-tag baseline on the held-out sentences."""
+    hit = unseen_hit = unseen = words = 0
+    for sentence in prepared.val_sentences:
+        for word, gold in sentence:
+            known = word_tags.get(word)
+            right = (known or common) == gold
+            words += 1
+            hit += right
+            if known is None:
+                unseen += 1
+                unseen_hit += right
+    out = {"per_word_accuracy": hit / max(words, 1)}
+    if unseen:
+        out["per_word_unseen_accuracy"] = unseen_hit / unseen
+    return out

@@ -10,6 +10,7 @@ batch k row by row, and the loop carries each row's state from one to the next.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class Batch:
     targets: np.ndarray
     mask: np.ndarray | None = None  # (B, T) 1.0 real / 0.0 padding
     tokens: int = 0  # real target positions, for weighting means
+    unseen: np.ndarray | None = None  # (B, T) held-out words absent from training
 
 
 @dataclass
@@ -51,6 +53,9 @@ class Prepared:
     val_text: str = ""  # next_char: held-out text, for priming demos
     train_text: str = ""
     val_sentences: list[list[tuple[str, str]]] = field(default_factory=list)
+    # each training word's most frequent training tag: the per-word baseline,
+    # and the set of words that count as seen
+    word_tags: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # things the user should know
     #: next_char with state = carry: training windows in order, each row one stream
     #: continued by the same row of the next batch (from zero state each epoch), and
@@ -214,6 +219,7 @@ def _tagging(task: Task, base_dir: Path | None) -> Prepared:
     # words seen once become <unk> in training, so <unk> is learned for new words
     words = Vocab.build((w for s in train for w, _ in s), specials=WORD_SPECIALS, min_count=2)
     labels = Vocab.build(t for s in train for _, t in s)
+    word_tags = _most_frequent_tags(train, labels)
     notes = []
     unseen = sorted({t for s in val + test for _, t in s if t not in labels})
     if unseen:
@@ -234,10 +240,13 @@ def _tagging(task: Task, base_dir: Path | None) -> Prepared:
     def fixed(sents: list[list[tuple[str, str]]]) -> list[Batch]:
         enc = [_encode_sentence(s, words, labels) for s in sents]
         idx = np.argsort([len(s) for s in sents], kind="stable")
-        return [
-            _pad([enc[i] for i in idx[j : j + task.batch]])
-            for j in range(0, len(sents), task.batch)
-        ]
+        out = []
+        for j in range(0, len(sents), task.batch):
+            rows = idx[j : j + task.batch]
+            batch = _pad([enc[i] for i in rows])
+            batch.unseen = _unseen_mask([sents[i] for i in rows], word_tags, batch.targets.shape)
+            out.append(batch)
+        return out
 
     return Prepared(
         kind="tag",
@@ -249,8 +258,28 @@ def _tagging(task: Task, base_dir: Path | None) -> Prepared:
         vocab=words,
         labels=labels,
         val_sentences=val,
+        word_tags=word_tags,
         notes=notes,
     )
+
+
+def _most_frequent_tags(sentences: list[list[tuple[str, str]]], labels: Vocab) -> dict[str, str]:
+    """Each word's most frequent tag in `sentences`; a tie goes to the tag that is
+    more frequent overall (earlier in `labels`), so the table is deterministic."""
+    counts: dict[str, Counter[str]] = {}
+    for sentence in sentences:
+        for word, tag in sentence:
+            counts.setdefault(word, Counter())[tag] += 1
+    return {word: max(tags, key=lambda t: (tags[t], -labels[t])) for word, tags in counts.items()}
+
+
+def _unseen_mask(sentences, known: dict[str, str], shape: tuple[int, ...]) -> np.ndarray:
+    """True at each word whose string never occurs in training. Judged by the string,
+    not the id: a word seen in training may still be looked up as <unk>."""
+    mask = np.zeros(shape, dtype=bool)
+    for i, sentence in enumerate(sentences):
+        mask[i, : len(sentence)] = [w not in known for w, _ in sentence]
+    return mask
 
 
 def _encode_sentence(sentence, words: Vocab, labels: Vocab) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,10 @@ is generated from :class:`RunMetrics`.
 
 Which metrics appear depends on the task's kind (see `specc.train.metrics`):
 next_char has loss, bits_per_char and accuracy; tag has loss, accuracy and
-per_tag; classify has loss and accuracy; regress has loss and mse. Losses
-are in nats, or the mean squared error for mse.
+per_tag (and, for words read from files, unseen_accuracy and unseen);
+classify has loss and accuracy; regress has loss and mse. Losses are in
+nats, or the mean squared error for mse. `baseline` holds what trivial
+predictors score on the same held-out data.
 """
 
 from __future__ import annotations
@@ -38,13 +40,46 @@ class EvalScalars(Contract):
     loss: Omittable[float] = None
     bits_per_char: Omittable[float] = None
     accuracy: Omittable[float] = None
+    unseen_accuracy: Omittable[float] = Field(
+        None,
+        description="tag: the accuracy on the words that never occur in the training data "
+        "(absent when there are none).",
+    )
     mse: Omittable[float] = None
+
+
+class UnseenWords(Contract):
+    """The evaluated words whose string never occurs in the training data."""
+
+    count: int
+    fraction: float = Field(description="Of all the evaluated words.")
 
 
 class EvalMetrics(EvalScalars):
     """One evaluation over a split; empty when there was no such split to evaluate."""
 
     per_tag: Omittable[dict[str, TagScore]] = None
+    unseen: Omittable[UnseenWords] = None
+
+
+class Baselines(Contract):
+    """What trivial predictors score on the held-out data (the kind decides which)."""
+
+    majority_accuracy: Omittable[float] = Field(
+        None, description="tag: always the most common training tag."
+    )
+    per_word_accuracy: Omittable[float] = Field(
+        None,
+        description="tag: each word's most frequent training tag, the most common tag for "
+        "a word never seen in training.",
+    )
+    per_word_unseen_accuracy: Omittable[float] = Field(
+        None, description="tag: the per-word baseline on the words never seen in training."
+    )
+    uniform_bits_per_char: Omittable[float] = Field(
+        None, description="next_char: every character equally likely."
+    )
+    predict_one_mse: Omittable[float] = Field(None, description="regress: always predicting 1.")
 
 
 class TrainMetrics(Contract):
@@ -93,8 +128,14 @@ class RunMetrics(Contract):
     best: Omittable[BestRecord] = Field(
         None, description="The best evaluation so far, when there is held-out data."
     )
+    baseline: Omittable[Baselines] = Field(
+        None, description="What trivial predictors score on the held-out data, to judge val by."
+    )
     stopped_early: Omittable[bool] = Field(
         None, description="True when early_stop ended the run before its length."
+    )
+    time_limited: Omittable[bool] = Field(
+        None, description="True when `--time-limit` ended the run before its length."
     )
     params: Omittable[dict[str, str]] = Field(
         None,
@@ -130,4 +171,6 @@ class CheckpointMetrics(Contract):
     params: Omittable[dict[str, str]] = None
     history: Omittable[list[HistoryEntry]] = None
     best: Omittable[BestRecord] = None
+    baseline: Omittable[Baselines] = None
     stopped_early: Omittable[bool] = None
+    time_limited: Omittable[bool] = None
