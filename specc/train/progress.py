@@ -9,10 +9,13 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+#: How a held-out figure is named in the progress lines (others by their key).
+METRIC_WORDS = {"bits_per_char": "bits/char", "unseen_accuracy": "accuracy on unseen words"}
+
 
 def _fmt_metrics(metrics: dict[str, Any]) -> str:
     val = metrics.get("val", {})
-    parts = [f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, float)]
+    parts = [f"{METRIC_WORDS.get(k, k)} {v:.4f}" for k, v in val.items() if isinstance(v, float)]
     return ", ".join(parts)
 
 
