@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         ckpt = load_checkpoint(args.file)
         task = ckpt.task
         base = Path(ckpt.spec_path).parent if ckpt.spec_path else Path.cwd()
-        prepared = prepare(task, base)
+        prepared = prepare(task, base, ckpt.model)
         net = ckpt.network()
         net = net.astype("float64")
         flows.append(
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         program = load(args.file)
         task = configure(program.task(args.task), None, None, args.seed)
-        prepared = prepare(task, program.base_dir)
+        prepared = prepare(task, program.base_dir, program.model(task.model))
         model = program.bound_model(task.model, prepared.sizes)
         model_name = model.name
         if args.shift:

@@ -151,7 +151,7 @@ def gradient_flow(
 
     try:
         trace = net.trace(
-            {net.model.inputs[0].name: batch.inputs},
+            batch.feeds(net.model.inputs[0].name),
             True,
             batch.mask,
             stop_before=out if fused else None,
@@ -267,7 +267,7 @@ def covariate_shift(
 def _layer_input_stats(net: Network, consumer: str, probe: Batch) -> tuple[np.ndarray, np.ndarray]:
     saved = {k: v.copy() for k, v in net.state.items()}
     node = net.model.node(consumer)
-    values = net.trace({net.model.inputs[0].name: probe.inputs}, True, probe.mask).values
+    values = net.trace(probe.feeds(net.model.inputs[0].name), True, probe.mask).values
     for k, v in saved.items():
         net.state[k][...] = v
     x = values[node.inputs[0]]

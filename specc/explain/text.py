@@ -22,6 +22,7 @@ from specc.ir.accounting import (
     human_count,
     needs,
     optimizer_arrays,
+    ASSUMED_WORD_LENGTH,
     task_steps,
 )
 from specc.ir.ops import NodeBase, Shape
@@ -131,8 +132,11 @@ def footer(report: Report) -> Table:
     acts = report.activation_scalars()
     if task is not None:
         t, where = task_steps(task)
+        letters = any(n.shape.has_letters for n in report.nodes)
+        word = f", C={ASSUMED_WORD_LENGTH} (assumed letters a word)" if letters else ""
         row(
-            "activations", f"{_bytes(acts)} for one training batch, B={task.batch}, T={t} ({where})"
+            "activations",
+            f"{_bytes(acts)} for one training batch, B={task.batch}, T={t} ({where}){word}",
         )
     else:
         row(
