@@ -44,7 +44,7 @@ class Letters:
         words = letters.reshape(b * t, c)
         real = words > 0
         rows = self._rows(real.sum(-1))
-        out_tail = (c,) if not self.kernel.node.return_ == "last" else ()
+        out_tail = (c,) if self.kernel.node.return_ != "last" else ()
         hidden = self.kernel_hidden(params)
         if len(rows) == 0:  # nothing but padding: every state is zero
             return self._zeros(x, (b, t, *out_tail, hidden)), None

@@ -16,13 +16,13 @@ from rich.table import Table
 from rich.text import Text
 
 from specc.ir.accounting import (
+    ASSUMED_WORD_LENGTH,
     BYTES_PER_SCALAR,
     Count,
     Report,
     human_count,
     needs,
     optimizer_arrays,
-    ASSUMED_WORD_LENGTH,
     task_steps,
 )
 from specc.ir.ops import NodeBase, Shape

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from specc.data.conllu import load_conllu
+from specc.data.spelling import char_vocab, spell
 from specc.data.synthetic import adding_problem, copy_memory, parity
 from specc.data.tagged import load_tagged
 from specc.data.text import builtin_text, load_text
-from specc.data.spelling import char_vocab, spell
 from specc.data.vocab import WORD_SPECIALS, Vocab
 from specc.errors import DataError, SpecError
 from specc.ir.ops import Embedding, spelling_feed

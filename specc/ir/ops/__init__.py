@@ -89,5 +89,6 @@ __all__ = [
     "OP_CLASSES", "RNN_ACTIVATIONS", "RNN_INITS", "SIZE_FIELDS", "SIZE_SYMBOLS", "USER_OPS",
     "Activation", "Add", "BatchNorm", "Concat", "Cost", "Dense", "Dim", "Dropout", "Embedding",
     "Gelu", "Gru", "Identity", "LeakyRelu", "Lstm", "Node", "NodeBase", "OneHot", "Relu", "Rnn",
-    "Shape", "ShapeError", "Shapes", "Sigmoid", "Size", "SizeSymbol", "Softmax", "Spell", "Tanh", "spelling_feed",
+    "Shape", "ShapeError", "Shapes", "Sigmoid", "Size", "SizeSymbol", "Softmax", "Spell", "Tanh",
+    "spelling_feed",
 ]  # fmt: skip
