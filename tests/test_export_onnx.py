@@ -158,7 +158,11 @@ def shipped_models() -> list[tuple[Path, str]]:
     ("path", "model"), shipped_models(), ids=lambda v: v.stem if isinstance(v, Path) else v
 )
 def test_every_shipped_spec_matches_specc(path, model) -> None:
-    net = specc.load(path).build(model, SIZES, seed=0)
+    net = specc.load(path).build(model, SIZES | {"chars": 6}, seed=0)
+    if any(n.op == "spell" for n in net.model.nodes):  # its letters are not a graph input
+        with pytest.raises(ExportError, match="cannot export op 'spell' to ONNX"):
+            to_onnx(net)
+        return
     padded = net.model.inputs[0].type == "tokens"  # tag-like models take lengths
     assert_matches_specc(net, "float32", "auto", lengths=padded)
     assert_matches_specc(net, "float64", "auto", lengths=padded)

@@ -38,7 +38,7 @@ def train_steps(path: Path, task_name: str, backend: str, steps: int = STEPS):
     """``steps`` Adam steps of a task in float64 on ``backend``: (losses, network)."""
     program = specc.load(path)
     task = program.task(task_name).model_copy(update={"optimizer": Adam(lr=3e-3)})
-    prepared = prepare(task, program.base_dir)
+    prepared = prepare(task, program.base_dir, program.model(task.model))
     model = program.bound_model(task.model, prepared.sizes)
     net = build_network(model, backend, seed=task.seed, dtype="float64")
     opt = make_optimizer(task.optimizer, net.flat_params.size, net.dtype)

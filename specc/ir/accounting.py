@@ -172,11 +172,10 @@ class Report:
     def batch_values(self) -> dict[str, int]:
         if self.task is None:
             return {}
-        return {
-            "B": self.task.batch,
-            "T": task_steps(self.task)[0],
-            "C": ASSUMED_WORD_LENGTH,
-        }
+        values = {"B": self.task.batch, "T": task_steps(self.task)[0]}
+        if any(n.shape.has_letters for n in self.nodes):
+            values["C"] = ASSUMED_WORD_LENGTH
+        return values
 
     @property
     def macs_token(self) -> Count:

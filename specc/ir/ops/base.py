@@ -145,7 +145,9 @@ class NodeBase(BaseModel):
 
     def attrs(self) -> dict[str, Any]:
         """Arguments as the user would write them (aliases, plain values)."""
-        data = self.model_dump(by_alias=True, exclude=set(NodeBase.model_fields) | {"op"})
+        data = self.model_dump(
+            by_alias=True, exclude=set(NodeBase.model_fields) | {"op"}, exclude_none=True
+        )
         if isinstance(getattr(self, "activation", None), Activation):
             data["activation"] = self.activation.text()
         return data

@@ -28,8 +28,7 @@ def _sequence_out(op: str, x: Shape, hidden: Size, return_: str) -> Shape:
         return Shape(dims=("B", "T", "C", hidden))
     if not x.has_time or len(x.dims) != 3:
         raise ShapeError(
-            f"{op} expects a sequence (B, T, N) or letters (B, T, C, N) but its input has "
-            f"shape {x.text()}",
+            f"{op} expects a sequence (B, T, N) but its input has shape {x.text()}",
             f"an {op} needs a time axis: feed it a sequence, not a vector",
         )
     if return_ == "last":
