@@ -39,9 +39,8 @@ def bind_sizes(model: Model, sizes: dict[str, int]) -> Model:
 def _bind_dims(shape: Shape, sizes: dict[str, int]) -> Shape:
     if not sizes:
         return shape
-    return Shape(
-        dims=tuple(sizes.get(d, d) if isinstance(d, str) else d for d in shape.dims), ids=shape.ids
-    )
+    dims = tuple(sizes.get(d, d) if isinstance(d, str) else d for d in shape.dims)
+    return shape.model_copy(update={"dims": dims})
 
 
 def infer_shapes(model: Model, diags: Diagnostics) -> Model:
