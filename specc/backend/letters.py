@@ -1,12 +1,15 @@
 """A recurrent layer run along the letters of each word, on any backend.
 
 A layer on letters (B, T, C, N) is the same layer on a batch of words: the
-words of the batch become the rows (B·T of them, less the positions past a
-sentence's end, which are skipped and cost nothing), the letters its time
-axis, and each word's length (its non-zero letter ids) its mask, so a
-reversed layer starts at each word's last letter and `return=last` reads the
-state after it. The backend's own kernel does the work, fast paths included;
-this only gathers the words in and scatters the results back.
+words of the batch become the rows, the letters its time axis, and each
+word's length (its non-zero letter ids) its mask, so a reversed layer starts
+at each word's last letter and `return=last` reads the state after it.
+Positions past a sentence's end (no letters) are skipped and cost nothing.
+The words run in groups of similar length (1, 2, 3-4, 5-8, 9-16 letters, ...),
+each group only as many steps as its longest word, so one long word in a
+batch does not make every short word run its length. The backend's own
+kernel does the work, fast paths included; this only gathers the words in
+and scatters the results back.
 """
 
 from __future__ import annotations
@@ -14,6 +17,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+
+def length_groups(lengths: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """The rows of the words (length > 0), grouped by ⌈log2 length⌉, each group with
+    its longest length: groups of words within a factor of two of each other."""
+    real = np.flatnonzero(lengths)
+    keys = np.ceil(np.log2(lengths[real])).astype(np.int64)
+    groups = []
+    for key in np.unique(keys):
+        rows = real[keys == key]
+        groups.append((rows, int(lengths[rows].max())))
+    return groups
 
 
 class Letters:
@@ -32,47 +47,62 @@ class Letters:
         setattr(self.kernel, name, value)
 
     # The array library: NumPy here, torch in its subclass.
-    def _rows(self, lengths: Any) -> Any:
-        return np.flatnonzero(lengths)
+    def _lengths(self, letters: Any) -> np.ndarray:
+        return (letters > 0).sum(-1).reshape(-1)
+
+    def _index(self, rows: np.ndarray, like: Any) -> Any:
+        return rows
 
     def _zeros(self, like: Any, shape: tuple[int, ...]) -> Any:
         return np.zeros(shape, dtype=like.dtype)
 
+    def _mask(self, rows: Any, width: int, letters: Any, like: Any) -> Any:
+        return (letters[rows, :width] > 0).astype(like.dtype)
+
     def forward(self, params, state, xs, mask, train, rng, **options):
         x, letters = xs
         b, t, c = letters.shape
+        last = self.kernel.node.return_ == "last"
+        hidden = int(params["W_hh"].shape[0])
         words = letters.reshape(b * t, c)
-        real = words > 0
-        rows = self._rows(real.sum(-1))
-        out_tail = (c,) if self.kernel.node.return_ != "last" else ()
-        hidden = self.kernel_hidden(params)
-        if len(rows) == 0:  # nothing but padding: every state is zero
-            return self._zeros(x, (b, t, *out_tail, hidden)), None
-        xw = x.reshape(b * t, c, x.shape[-1])[rows]
-        mw = real[rows].astype(xw.dtype) if isinstance(real, np.ndarray) else real[rows].to(xw)
+        xw = x.reshape(b * t, c, x.shape[-1])
+        out = self._zeros(x, (b * t, hidden) if last else (b * t, c, hidden))
         if "inplace" in options:
             options["inplace"] = True  # the gathered words are ours
-        y, cache = self.kernel.forward(params, state, [xw], mw, train, rng, **options)
-        out = self._zeros(y, (b * t, *out_tail, hidden))
-        out[rows] = y
-        return out.reshape(b, t, *out_tail, hidden), (rows, x.shape, cache)
-
-    def kernel_hidden(self, params: Any) -> int:
-        return int(params["W_hh"].shape[0])
+        caches = []
+        for found, width in length_groups(self._lengths(letters)):
+            rows = self._index(found, x)
+            group = [xw[rows, :width]]
+            m = self._mask(rows, width, words, x)
+            y, cache = self.kernel.forward(params, state, group, m, train, rng, **options)
+            if last:
+                out[rows] = y
+            else:
+                out[rows, :width] = y
+            caches.append((rows, width, cache))
+        shape = (b, t, hidden) if last else (b, t, c, hidden)
+        return out.reshape(shape), (caches, x.shape)
 
     def backward(self, params, cache, dy, grads, **options):
-        if cache is None:
-            return [None, None]
-        rows, shape, inner = cache
+        caches, shape = cache
         b, t = shape[:2]
-        dyw = dy.reshape(b * t, *dy.shape[2:])[rows]
+        last = self.kernel.node.return_ == "last"
+        dyw = dy.reshape(b * t, *dy.shape[2:])
+        dx = self._zeros(dy, (b * t, *shape[2:]))
+        fresh = options.get("fresh_grads", False)
         if "inplace" in options:
-            options["inplace"] = True  # the gathered gradient is ours
-        (dxw,) = self.kernel.backward(params, inner, dyw, grads, **options)
-        dx = self._zeros(dxw, (b * t, *shape[2:]))
-        dx[rows] = dxw
+            options["inplace"] = True  # the gathered gradients are ours
+        for i, (rows, width, inner) in enumerate(caches):
+            if "fresh_grads" in options:  # only the first group may write over the gradients
+                options["fresh_grads"] = fresh and i == 0
+            dyg = dyw[rows] if last else dyw[rows, :width]
+            (dxg,) = self.kernel.backward(params, inner, dyg, grads, **options)
+            dx[rows, :width] = dxg
+        if fresh and not caches:  # nothing ran: the gradients promised fresh are zero
+            for g in grads.values():
+                g.fill(0)
         return [dx.reshape(shape), None]
 
     def release(self, cache: Any) -> None:
-        if cache is not None and hasattr(self.kernel, "release"):
-            self.kernel.release(cache[2])
+        for _, _, inner in cache[0]:
+            self.kernel.release(inner)
