@@ -476,3 +476,23 @@ def test_the_letters_reach_every_backend_the_same(tmp_path) -> None:
     assert runs["numpy"].metrics["val"]["loss"] == pytest.approx(
         runs["reference"].metrics["val"]["loss"], rel=1e-4
     )
+
+
+def test_the_training_step_of_the_fast_backend_gives_the_reference_gradients() -> None:
+    """The fast path (`loss_and_grads`: caches consumed, gradients written fresh) over
+    words of many lengths, so the letters run in several groups, in float64."""
+    rng = np.random.default_rng(9)
+    model = specc.loads(CHAR_TAGGER).bound_model("m", SIZES)
+    inputs = random_inputs(model, rng, batch=4, time=6, vocab=9, chars=7, letters=11)
+    targets = rng.integers(0, SIZES["labels"], size=(4, 6))
+    mask = (np.arange(6)[None, :] < np.array([[6], [2], [5], [4]])).astype(np.float64)
+    inputs[spelling_feed("words")] *= mask[:, :, None].astype(np.int64)
+    got = {}
+    for backend in ("numpy", "reference"):
+        net = specc.loads(CHAR_TAGGER).build("m", SIZES, seed=2, dtype="float64", backend=backend)
+        net.rng = np.random.default_rng(0)
+        got[backend] = net.loss_and_grads(inputs, targets, mask)
+    (loss, grads), (want_loss, want) = got["numpy"], got["reference"]
+    assert loss == pytest.approx(want_loss, rel=1e-12)
+    for key, g in want.items():
+        np.testing.assert_allclose(grads[key], g, rtol=1e-9, atol=1e-12, err_msg=key)
