@@ -52,14 +52,17 @@ model m {{
 
 
 def random_letters(rng: np.random.Generator, b: int, t: int, c: int, chars: int) -> np.ndarray:
-    """Letters of a padded batch: words of 1..c letters, the last positions of two rows
-    past their sentence's end (no letters at all)."""
+    """Letters of a padded batch: words of 1..c letters, one of them three times, the
+    last positions of two rows past their sentence's end (no letters at all)."""
     ids = rng.integers(1, chars, size=(b, t, c))
     lengths = rng.integers(1, c + 1, size=(b, t, 1))
     lengths[0, -2:] = 0
     lengths[-1, -1:] = 0
     lengths[1, 0] = c  # one word as long as the batch's longest
-    return np.where(np.arange(c) < lengths, ids, 0)
+    letters = np.where(np.arange(c) < lengths, ids, 0)
+    letters[-1, 1] = letters[1, 0]  # a word that occurs three times: it may run once
+    letters[0, 0] = letters[1, 0]
+    return letters
 
 
 # ----- layers along the letters -----------------------------------------------------
@@ -486,7 +489,9 @@ def test_the_training_step_of_the_fast_backend_gives_the_reference_gradients() -
     inputs = random_inputs(model, rng, batch=4, time=6, vocab=9, chars=7, letters=11)
     targets = rng.integers(0, SIZES["labels"], size=(4, 6))
     mask = (np.arange(6)[None, :] < np.array([[6], [2], [5], [4]])).astype(np.float64)
-    inputs[spelling_feed("words")] *= mask[:, :, None].astype(np.int64)
+    letters = inputs[spelling_feed("words")]
+    letters *= mask[:, :, None].astype(np.int64)
+    letters[3, 2] = letters[0, 4] = letters[2, 0]  # the same word thrice
     got = {}
     for backend in ("numpy", "reference"):
         net = specc.loads(CHAR_TAGGER).build("m", SIZES, seed=2, dtype="float64", backend=backend)
@@ -496,3 +501,22 @@ def test_the_training_step_of_the_fast_backend_gives_the_reference_gradients() -
     assert loss == pytest.approx(want_loss, rel=1e-12)
     for key, g in want.items():
         np.testing.assert_allclose(grads[key], g, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_a_word_that_occurs_several_times_runs_once_unless_dropout_tells_them_apart() -> None:
+    """Occurrences of one spelling share the letters layer's result where its input is
+    the same for each (from `spell` through the embedding); after dropout they differ."""
+    text = letters_model("lstm", False, True)
+    net = specc.loads(text).build("m", SIZES, seed=0, dtype="float64")
+    assert net.kernels["y"].alike
+    dropped = text.replace("embedding(dim=4) ->", "embedding(dim=4) -> dropout(p=0.5) ->")
+    other = specc.loads(dropped).build("m", SIZES, seed=0, dtype="float64")
+    assert not other.kernels["y"].alike
+    letters = np.zeros((2, 3, 4), np.int64)
+    letters[0, 0, :3] = letters[1, 2, :3] = [3, 4, 5]
+    letters[0, 1, :2] = [2, 2]
+    feed = {"words": np.ones((2, 3), np.int64), spelling_feed("words"): letters}
+    y = net.forward(feed)["y"]
+    np.testing.assert_array_equal(y[0, 0], y[1, 2])
+    z = other.forward(feed, train=True)["y"]
+    assert not np.array_equal(z[0, 0], z[1, 2])

@@ -93,8 +93,21 @@ class Network:
             )
         kernel = cls(node, self.model.sizes, self.dtype)
         if node.recurrent and self.model.shape_of(node.inputs[0]).has_letters:
-            return self.LETTERS(kernel)
+            return self.LETTERS(kernel, alike=self._alike(node.inputs[0]))
         return kernel
+
+    def _alike(self, name: str) -> bool:
+        """Whether a value is the same for every occurrence of a spelling: made from
+        `spell`'s letters by ops that treat each word on its own (no dropout, whose
+        masks differ, and no batch statistics)."""
+        if name not in self._nodes:
+            return False
+        node = self._nodes[name]
+        if node.op == "spell":
+            return True
+        if node.op in ("dropout", "batchnorm"):
+            return False
+        return all(self._alike(src) for src in node.inputs)
 
     def _spelling(self, node: NodeBase) -> str:
         """The `inputs` key of the letters a node reads: those of the tokens input its

@@ -7,7 +7,12 @@ at each word's last letter and `return=last` reads the state after it.
 Positions past a sentence's end (no letters) are skipped and cost nothing.
 The words run in groups of similar length (1, 2, 3-4, 5-8, 9-16 letters, ...),
 each group only as many steps as its longest word, so one long word in a
-batch does not make every short word run its length. The backend's own
+batch does not make every short word run its length. Where the layer's input
+is the same for every occurrence of a spelling (it comes from `spell` by ops
+that treat each word alike: no dropout, no batch statistics), a word that
+occurs several times in a batch runs once, and its occurrences share the
+result; backward then hands the whole gradient of its occurrences to the
+first, which is what the embedding of the letters sums anyway. The backend's own
 kernel does the work, fast paths included; this only gathers the words in
 and scatters the results back.
 """
@@ -37,8 +42,10 @@ class Letters:
     Everything else (``watch``, the buffer pool, traits) is the wrapped kernel's.
     """
 
-    def __init__(self, kernel: Any) -> None:
+    def __init__(self, kernel: Any, alike: bool = False) -> None:
         object.__setattr__(self, "kernel", kernel)
+        #: the input is the same for every occurrence of a spelling: run each once
+        object.__setattr__(self, "alike", alike)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.kernel, name)
@@ -47,8 +54,8 @@ class Letters:
         setattr(self.kernel, name, value)
 
     # The array library: NumPy here, torch in its subclass.
-    def _lengths(self, letters: Any) -> np.ndarray:
-        return (letters > 0).sum(-1).reshape(-1)
+    def _numpy(self, letters: Any) -> np.ndarray:
+        return letters
 
     def _index(self, rows: np.ndarray, like: Any) -> Any:
         return rows
@@ -66,11 +73,27 @@ class Letters:
         hidden = int(params["W_hh"].shape[0])
         words = letters.reshape(b * t, c)
         xw = x.reshape(b * t, c, x.shape[-1])
+        flat = self._numpy(letters).reshape(b * t, c)
+        lengths = (flat > 0).sum(-1)
+        src = None  # each row's representative, where occurrences share one
+        if self.alike:
+            real = np.flatnonzero(lengths)
+            _, first, inverse = np.unique(
+                flat[real], axis=0, return_index=True, return_inverse=True
+            )
+            reps = real[first]
+            shared = np.arange(b * t)
+            shared[real] = reps[inverse.reshape(-1)]
+            if len(reps) < len(real):
+                src = shared
+                only = np.zeros_like(lengths)
+                only[reps] = lengths[reps]
+                lengths = only
         out = self._zeros(x, (b * t, hidden) if last else (b * t, c, hidden))
         if "inplace" in options:
             options["inplace"] = True  # the gathered words are ours
         caches = []
-        for found, width in length_groups(self._lengths(letters)):
+        for found, width in length_groups(lengths):
             rows = self._index(found, x)
             group = [xw[rows, :width]]
             m = self._mask(rows, width, words, x)
@@ -80,14 +103,21 @@ class Letters:
             else:
                 out[rows, :width] = y
             caches.append((rows, width, cache))
+        if src is not None:
+            src = self._index(src, x)
+            out = out[src]
         shape = (b, t, hidden) if last else (b, t, c, hidden)
-        return out.reshape(shape), (caches, x.shape)
+        return out.reshape(shape), (caches, x.shape, src)
 
     def backward(self, params, cache, dy, grads, **options):
-        caches, shape = cache
+        caches, shape, src = cache
         b, t = shape[:2]
         last = self.kernel.node.return_ == "last"
         dyw = dy.reshape(b * t, *dy.shape[2:])
+        if src is not None:  # every occurrence's gradient, to the one that ran
+            summed = np.zeros_like(dyw)
+            np.add.at(summed, src, dyw)
+            dyw = summed
         dx = self._zeros(dy, (b * t, *shape[2:]))
         fresh = options.get("fresh_grads", False)
         if "inplace" in options:
