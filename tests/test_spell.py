@@ -520,3 +520,14 @@ def test_a_word_that_occurs_several_times_runs_once_unless_dropout_tells_them_ap
     np.testing.assert_array_equal(y[0, 0], y[1, 2])
     z = other.forward(feed, train=True)["y"]
     assert not np.array_equal(z[0, 0], z[1, 2])
+
+
+def test_diagnose_measures_the_sentence_layers_and_unroll_says_what_t_counts() -> None:
+    from specc.diagnose.flow import rnn_nodes
+
+    model = specc.load(SPECS / "char_tagger.spec").model("char_tagger")
+    assert [n.name for n in rnn_nodes(model)] == ["fwd", "bwd"]
+    out = specc_cli("explain", str(SPECS / "char_tagger.spec"), "--unroll", "3")
+    assert out.returncode == 0, out.stderr
+    assert "t counts the letters of each word" in out.stdout
+    assert "return=last: y = h_3, the last state computed, shape (B, T, 64)" in out.stdout

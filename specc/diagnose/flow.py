@@ -79,8 +79,9 @@ def _finite(x: float) -> float | None:
 
 
 def rnn_nodes(model: Model) -> list[NodeBase]:
-    """The recurrent layers: those whose gradient flow through time diagnose measures."""
-    return [n for n in model.nodes if n.recurrent]
+    """The recurrent layers: those whose gradient flow through time diagnose measures
+    (the layers along the letters of words run over letters, not time: left out)."""
+    return [n for n in model.nodes if n.recurrent and not model.shape_of(n.inputs[0]).has_letters]
 
 
 def pick_rnn(model: Model, name: str | None) -> NodeBase:
