@@ -148,31 +148,3 @@ class OneHot(Kernel):
         fresh_grads: bool = False,
     ) -> list[np.ndarray | None]:
         return [None]
-
-
-class Spell(Kernel):
-    """The letters of each word, as the network was fed them with the words: ids
-    (B, T, C), nothing to compute and nothing to learn."""
-
-    def forward(
-        self,
-        params: Params,
-        state: Params,
-        xs: list[np.ndarray],
-        mask: np.ndarray | None,
-        train: bool,
-        rng: np.random.Generator,
-        inplace: bool = False,
-    ) -> tuple[np.ndarray, Any]:
-        return xs[0], None
-
-    def backward(
-        self,
-        params: Params,
-        cache: Any,
-        dy: np.ndarray,
-        grads: Params,
-        inplace: bool = False,
-        fresh_grads: bool = False,
-    ) -> list[np.ndarray | None]:
-        return [None]

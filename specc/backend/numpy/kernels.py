@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from specc.backend.numpy.activations import Gelu, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from specc.backend.numpy.base import Kernel
-from specc.backend.numpy.embedding import Embedding, OneHot, Spell
+from specc.backend.numpy.embedding import Embedding, OneHot
 from specc.backend.numpy.gru import GRU
 from specc.backend.numpy.layers import Add, Concat, Dense, Dropout
 from specc.backend.numpy.losses import mse, softmax_cross_entropy
@@ -30,7 +30,9 @@ class Identity(Kernel):
 KERNELS: dict[str, type[Kernel]] = {
     "embedding": Embedding,
     "one_hot": OneHot,
-    "spell": Spell,
+    # `spell` passes on what the executor reads for it: the letters fed with the words
+    # (`Network._reads`); being ids, they get no gradient
+    "spell": Identity,
     "rnn": RNN,
     "lstm": LSTM,
     "gru": GRU,

@@ -35,16 +35,6 @@ class OneHot(Op):
         return [None]
 
 
-class Spell(Op):
-    """y = the letters of each word, as the network was fed them with the words"""
-
-    def forward(self, params, state, xs, mask, train, rng):
-        return xs[0], None
-
-    def backward(self, params, cache, dy, grads):
-        return [None]  # letters are integers: no gradient
-
-
 class Dense(Op):
     """y = x·W + b on the last axis; dW = xᵀ·dy, db = Σ dy, dx = dy·Wᵀ"""
 

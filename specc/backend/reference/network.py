@@ -20,7 +20,7 @@ from specc.backend.reference import batchnorm, elementwise, gated, layers, losse
 KERNELS: dict[str, type] = {
     "embedding": layers.Embedding,
     "one_hot": layers.OneHot,
-    "spell": layers.Spell,
+    "spell": layers.Identity,  # the letters fed with the words (`Network._reads`)
     "rnn": rnn.Rnn,
     "lstm": gated.Lstm,
     "gru": gated.Gru,

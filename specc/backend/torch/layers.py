@@ -28,13 +28,6 @@ class OneHot(Op):
         return table[ids], None
 
 
-class Spell(Op):
-    """y = the letters of each word, as the network was fed them with the words."""
-
-    def forward(self, params, state, xs, mask, train, rng):
-        return xs[0], None
-
-
 class Dense(Op):
     """y = x·W + b on the last axis."""
 

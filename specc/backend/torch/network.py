@@ -28,7 +28,7 @@ from specc.ir.spec import Model
 KERNELS: dict[str, type] = {
     "embedding": layers.Embedding,
     "one_hot": layers.OneHot,
-    "spell": layers.Spell,
+    "spell": layers.Identity,  # the letters fed with the words (`Network._reads`)
     "rnn": rnn.Rnn,
     "lstm": gated.Lstm,
     "gru": gated.Gru,
