@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from specc.data.tagged import load_tagged
 from specc.data.text import builtin_text, load_text
 from specc.data.vocab import WORD_SPECIALS, Vocab
 from specc.errors import DataError, SpecError
-from specc.ir.ops import Embedding, spelling_feed
+from specc.ir.ops import Embedding, Spell, spelling_feed
 from specc.ir.ops.lookup import DEFAULT_MIN_COUNT
 from specc.ir.spec import Model, Task
 
@@ -209,25 +209,16 @@ class WordReading:
 
     @classmethod
     def of(cls, model: Model | None) -> WordReading:
+        """Read off the model; the checks (`specc.frontend.passes.shapes`) made sure its
+        spell steps agree, as do its embeddings with word options, all of words."""
         if model is None:
             return cls()
-        spells = [n for n in model.nodes if n.op == "spell"]
-        words = [
-            n
-            for n in model.nodes
-            if isinstance(n, Embedding) and n.word_options and n.inputs[0] in _input_names(model)
-        ]
-        word = words[0] if words else Embedding(name="_", inputs=[], span=model.span, dim=1)
-        return cls(
-            spelled=bool(spells),
-            nfd=any(n.nfd for n in spells),  # type: ignore[attr-defined]
-            min_count=word.words_min_count,
-            unk=word.unk,
-        )
-
-
-def _input_names(model: Model) -> set[str]:
-    return {i.name for i in model.inputs}
+        spells = [n for n in model.nodes if isinstance(n, Spell)]
+        words = [n for n in model.nodes if isinstance(n, Embedding) and n.word_options]
+        reading = cls(spelled=bool(spells), nfd=any(n.nfd for n in spells))
+        if words:
+            reading = replace(reading, min_count=words[0].words_min_count, unk=words[0].unk)
+        return reading
 
 
 def _tagging(task: Task, base_dir: Path | None, reading: WordReading | None = None) -> Prepared:
@@ -272,14 +263,14 @@ def _tagging(task: Task, base_dir: Path | None, reading: WordReading | None = No
 
     encoded = encode(train)
     seed = task.seed
-    singles = _rarest(train_words, words, reading.min_count) if reading.unk > 0 else None
+    rarest = _rarest(train_words, words, reading.min_count) if reading.unk > 0 else None
 
     def make(epoch: int, index: int) -> Batch:
         order = _epoch_order(seed, epoch, len(chunks))
         chunk = int(order[index])
         batch = _pad([encoded[i] for i in chunks[chunk]])
-        if singles is not None:
-            _unk_singles(batch, singles, reading.unk, words.unk_id, [seed, epoch, chunk, 13])
+        if rarest is not None:
+            _unk_rarest(batch, rarest, reading.unk, words.unk_id, [seed, epoch, chunk, 13])
         return batch
 
     def fixed(sents: list[list[tuple[str, str]]]) -> list[Batch]:
@@ -325,16 +316,16 @@ def _rarest(train_words: list[str], words: Vocab, min_count: int) -> np.ndarray:
     """Which word ids were seen exactly ``min_count`` times in training, the rarest the
     table keeps (with min_count 1: the words seen once), as a flag per id."""
     counts = np.bincount(words.encode(train_words), minlength=len(words))
-    single = counts == min_count
-    single[: len(WORD_SPECIALS)] = False
-    return single
+    rarest = counts == min_count
+    rarest[: len(WORD_SPECIALS)] = False
+    return rarest
 
 
-def _unk_singles(batch: Batch, singles: np.ndarray, p: float, unk: int | None, key) -> None:
+def _unk_rarest(batch: Batch, rarest: np.ndarray, p: float, unk: int | None, key) -> None:
     """Replace each occurrence of a rarest word by `<unk>` with probability ``p``,
     drawn from ``key`` (seed, epoch, batch) so a resumed run draws the same."""
     assert unk is not None, "word tables have <unk>"
-    hit = singles[batch.inputs] & (np.random.default_rng(key).random(batch.inputs.shape) < p)
+    hit = rarest[batch.inputs] & (np.random.default_rng(key).random(batch.inputs.shape) < p)
     batch.inputs = np.where(hit, unk, batch.inputs)
 
 
