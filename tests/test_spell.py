@@ -531,3 +531,24 @@ def test_diagnose_measures_the_sentence_layers_and_unroll_says_what_t_counts() -
     assert out.returncode == 0, out.stderr
     assert "t counts the letters of each word" in out.stdout
     assert "return=last: y = h_3, the last state computed, shape (B, T, 64)" in out.stdout
+
+
+def test_an_exported_tagger_takes_the_letters_and_keeps_the_characters(tmp_path) -> None:
+    """`specc export` of a spelled checkpoint: the graph takes `words:chars`, the
+    character table rides in the metadata, and onnxruntime tags as specc does."""
+    ort = pytest.importorskip("onnxruntime")
+    program = tagging_program(tmp_path)
+    run = program.train(steps=2, out_dir=tmp_path / "out")
+    out = specc_cli("export", str(run.checkpoint), "-o", str(tmp_path / "t.onnx"))
+    assert out.returncode == 0, out.stderr
+    assert "inputs words, words:chars, lengths" in out.stdout
+    sess = ort.InferenceSession(str(tmp_path / "t.onnx"), providers=["CPUExecutionProvider"])
+    meta = sess.get_modelmeta().custom_metadata_map
+    ckpt = load_checkpoint(run.checkpoint)
+    assert json.loads(meta["specc.chars"]) == list(ckpt.chars.tokens)
+    sentence = ["The", "zebra", "sat"]
+    words = ckpt.vocab.encode(sentence)[None]
+    letters = spell(sentence, ckpt.chars)[None]
+    (got,) = sess.run(None, {"words": words, "words:chars": letters, "lengths": np.array([3])})
+    want = ckpt.network().forward({"words": words, "words:chars": letters})["y"]
+    np.testing.assert_allclose(got, want, atol=1e-5)

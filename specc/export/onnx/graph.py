@@ -17,9 +17,10 @@ from onnx import TensorProto, helper
 
 from specc.export import ExportError
 from specc.export.onnx.builder import Emit, Emitter, GraphBuilder
+from specc.export.onnx.emit_letters import along_letters
 from specc.export.onnx.emitters import emitter_for
 from specc.export.onnx.versions import ir_version_for
-from specc.ir.ops import Shape
+from specc.ir.ops import NodeBase, Shape, spelling_feed
 from specc.ir.spec import Model
 
 #: ONNX names of the symbolic axes.
@@ -40,10 +41,16 @@ def build_model(
     """The ONNX model of ``model`` with these arrays; ``lengths`` names the input of
     real lengths for padded batches (None: every row is all real)."""
     g = GraphBuilder(dtype)
-    emits = [(node, emitter_for(node, model.name, emitters)) for node in model.nodes]
-    for name in [i.name for i in model.inputs] + [n.name for n in model.nodes]:
+    emits = [(node, _emitter(model, node, emitters)) for node in model.nodes]
+    spelled = [spelling_feed(i.name) for i in model.inputs if i.type == "tokens"]
+    spelled = spelled if any(n.op == "spell" for n in model.nodes) else []
+    for name in [i.name for i in model.inputs] + spelled + [n.name for n in model.nodes]:
         g.reserve(name)
     inputs = [_value_info(i.name, i.shape(), g, model.sizes) for i in model.inputs]
+    inputs += [
+        helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "time", "letters"])
+        for name in spelled
+    ]
     mask = None
     if lengths is not None:
         if lengths in {i.name for i in model.inputs} | {n.name for n in model.nodes}:
@@ -61,7 +68,7 @@ def build_model(
             Emit(
                 g=g,
                 node=node,
-                xs=list(node.inputs),
+                xs=_reads(model, node),
                 out=node.name,
                 params={k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)},
                 state={k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)},
@@ -79,6 +86,29 @@ def build_model(
         opset_imports=[helper.make_opsetid("", opset)],
         ir_version=ir_version_for(opset),
     )
+
+
+def _on_letters(model: Model, node: NodeBase) -> bool:
+    return node.recurrent and model.shape_of(node.inputs[0]).has_letters
+
+
+def _emitter(model: Model, node: NodeBase, emitters: Mapping[str, Emitter]) -> Emitter:
+    """The node's emitter; a recurrent layer on letters runs it along each word."""
+    emit = emitter_for(node, model.name, emitters)
+    return along_letters(emit) if _on_letters(model, node) else emit
+
+
+def _reads(model: Model, node: NodeBase) -> list[str]:
+    """The graph values a node's emitter takes, as specc's networks feed their kernels:
+    `spell` the letters fed with the words, a layer on letters its input and them."""
+    if node.op != "spell" and not _on_letters(model, node):
+        return list(node.inputs)
+    name = node.inputs[0]
+    inputs = {i.name for i in model.inputs}
+    while name not in inputs:
+        name = model.node(name).inputs[0]
+    letters = spelling_feed(name)
+    return [letters] if node.op == "spell" else [node.inputs[0], letters]
 
 
 def _value_info(name: str, shape: Shape, g: GraphBuilder, sizes: Mapping[str, int]):
