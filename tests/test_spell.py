@@ -552,3 +552,14 @@ def test_an_exported_tagger_takes_the_letters_and_keeps_the_characters(tmp_path)
     (got,) = sess.run(None, {"words": words, "words:chars": letters, "lengths": np.array([3])})
     want = ckpt.network().forward({"words": words, "words:chars": letters})["y"]
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_batch_with_no_words_gives_zeros_and_no_gradient(backend) -> None:
+    net = specc.loads(letters_model("lstm", True, True)).build(
+        "m", SIZES, dtype="float64", backend=backend_or_skip(backend)
+    )
+    feed = {"words": np.zeros((2, 3), np.int64), "words:chars": np.zeros((2, 3, 4), np.int64)}
+    y = net.vjp(feed, {"y": np.ones((2, 3, 3))})["y"]
+    assert y.shape == (2, 3, 3) and not y.any()
+    assert not net.flat_grads.any()

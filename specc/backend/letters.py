@@ -36,6 +36,23 @@ def length_groups(lengths: np.ndarray) -> list[tuple[np.ndarray, int]]:
     return groups
 
 
+def shared_runs(words: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """Where a spelling occurs more than once among the rows ``words`` (B·T, C): each
+    row's representative (the first row with its spelling; None when every word is
+    spelled once), and the lengths with every other occurrence's set to 0 so it does
+    not run."""
+    real = np.flatnonzero(lengths)
+    _, first, inverse = np.unique(words[real], axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(real):
+        return None, lengths
+    reps = real[first]
+    src = np.arange(len(words))
+    src[real] = reps[inverse.reshape(-1)]
+    only = np.zeros_like(lengths)
+    only[reps] = lengths[reps]
+    return src, only
+
+
 class Letters:
     """Wraps a backend's recurrent kernel; reads ``xs = [x (B, T, C, N), letters (B, T, C)]``.
 
@@ -75,20 +92,9 @@ class Letters:
         xw = x.reshape(b * t, c, x.shape[-1])
         flat = self._numpy(letters).reshape(b * t, c)
         lengths = (flat > 0).sum(-1)
-        src = None  # each row's representative, where occurrences share one
+        src = None
         if self.alike:
-            real = np.flatnonzero(lengths)
-            _, first, inverse = np.unique(
-                flat[real], axis=0, return_index=True, return_inverse=True
-            )
-            reps = real[first]
-            shared = np.arange(b * t)
-            shared[real] = reps[inverse.reshape(-1)]
-            if len(reps) < len(real):
-                src = shared
-                only = np.zeros_like(lengths)
-                only[reps] = lengths[reps]
-                lengths = only
+            src, lengths = shared_runs(flat, lengths)
         out = self._zeros(x, (b * t, hidden) if last else (b * t, c, hidden))
         if "inplace" in options:
             options["inplace"] = True  # the gathered words are ours
