@@ -88,7 +88,8 @@ def test_metrics_file_round_trips_through_its_model(run):
 
 def test_checkpoint_documents_round_trip_through_their_model(run, tmp_path):
     stored = _docs(run.checkpoint)
-    assert set(stored) == set(DOCUMENTS)  # token data: __vocab__ and __labels__ too
+    # token data: __vocab__ and __labels__ too (__chars__ only where a model spells)
+    assert set(stored) == set(DOCUMENTS) - {"__chars__"}
     docs = CheckpointDocs.model_validate_json(
         json.dumps({k: json.loads(v) for k, v in stored.items()})
     )

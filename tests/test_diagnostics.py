@@ -291,14 +291,14 @@ OPS_AND_ARGUMENTS = [
     pytest.param(
         seq_model('    output y = x -> rnn(hidden="128")'),
         "3:32",
-        "'hidden' of rnn must be a number or 'vocab' or 'labels', got '128'",
+        "'hidden' of rnn must be a number or 'vocab', 'labels' or 'chars', got '128'",
         ANY,
         id="type-hidden-string",
     ),
     pytest.param(
         seq_model("    output y = x -> rnn(hidden=vocabulary)"),
         "3:32",
-        "'hidden' of rnn must be a number or 'vocab' or 'labels', got 'vocabulary'",
+        "'hidden' of rnn must be a number or 'vocab', 'labels' or 'chars', got 'vocabulary'",
         "did you mean 'vocab'?",
         id="type-hidden-unknown-size-symbol",
     ),

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import specc
-from specc.ir.ops import OP_CLASSES
+from specc.ir.ops import OP_CLASSES, spelling_feed
 
 from helpers import SPECS
 
@@ -32,7 +32,7 @@ TOL = {"float32": 1e-5, "float64": 1e-10}
 CONFIGS = [("float32", "rnn"), ("float32", "scan"), ("float64", "auto")]
 #: Mixed lengths: a full row, a one-token row, and two in between.
 LENGTHS = np.array([7, 1, 4, 6])
-SIZES = {"vocab": 9, "labels": 4}
+SIZES = {"vocab": 9, "labels": 4, "chars": 6}
 
 #: Every op and option: each rnn activation (leaky_relu with a slope), reversed or
 #: not, return=last; batchnorm with and without affine, on (B, T, N) and (B, N);
@@ -81,6 +81,16 @@ model gated_lasts {
     s = x -> gru(hidden=4, reverse=true, return=last)
     output y = (f, r, g, s) -> concat
 }
+model letters {
+    input w : tokens
+    c = w -> spell -> embedding(dim=4)
+    f = c -> lstm(hidden=3, return=last)
+    r = c -> gru(hidden=3, reverse=true, return=last)
+    s = c -> rnn(hidden=2, reverse=true) -> rnn(hidden=2, activation=relu, return=last)
+    g = c -> gru(hidden=2) -> lstm(hidden=2, reverse=true, return=last)
+    e = w -> embedding(dim=3)
+    output y = (e, f, r, s, g) -> concat -> lstm(hidden=3)
+}
 model flat {
     input v : vector[3]
     output y = v -> dense(units=4) -> batchnorm -> relu -> dense(units=labels) -> softmax
@@ -115,6 +125,11 @@ def inputs_for(model, dtype: str, seed: int = 0) -> dict[str, np.ndarray]:
     for inp in model.inputs:
         if inp.type == "tokens":
             feeds[inp.name] = rng.integers(0, model.sizes["vocab"], (b, t)).astype(np.int64)
+            if any(n.op == "spell" for n in model.nodes):  # letters: words of 0 to 5
+                ids = rng.integers(1, model.sizes["chars"], (b, t, 5))
+                ids[0, 1] = ids[2, 3] = ids[3, 0]  # a word three times
+                word = rng.integers(0, 6, (b, t, 1))
+                feeds[spelling_feed(inp.name)] = np.where(np.arange(5) < word, ids, 0)
         elif inp.type == "sequence":
             feeds[inp.name] = rng.standard_normal((b, t, inp.size)).astype(dtype)
         else:
@@ -142,7 +157,9 @@ def assert_matches_specc(net, dtype: str, recurrence: str, lengths: bool) -> Non
 
 
 @pytest.mark.parametrize(("dtype", "recurrence"), CONFIGS)
-@pytest.mark.parametrize("model", ["acts", "lasts", "words", "gated", "gated_lasts", "flat"])
+@pytest.mark.parametrize(
+    "model", ["acts", "lasts", "words", "gated", "gated_lasts", "letters", "flat"]
+)
 def test_every_op_and_option_matches_specc(model, dtype, recurrence) -> None:
     net = perturbed(specc.loads(EVERY_OP).build(model, SIZES, seed=3))
     for lengths in [False] if model == "flat" else [False, True]:

@@ -38,7 +38,7 @@ def train_steps(path: Path, task_name: str, backend: str, steps: int = STEPS):
     """``steps`` Adam steps of a task in float64 on ``backend``: (losses, network)."""
     program = specc.load(path)
     task = program.task(task_name).model_copy(update={"optimizer": Adam(lr=3e-3)})
-    prepared = prepare(task, program.base_dir)
+    prepared = prepare(task, program.base_dir, program.model(task.model))
     model = program.bound_model(task.model, prepared.sizes)
     net = build_network(model, backend, seed=task.seed, dtype="float64")
     opt = make_optimizer(task.optimizer, net.flat_params.size, net.dtype)
@@ -49,8 +49,14 @@ def train_steps(path: Path, task_name: str, backend: str, steps: int = STEPS):
     return np.array(losses), net
 
 
-def shipped_tasks() -> list[tuple[Path, str]]:
-    return [(p, t.name) for p in SHIPPED for t in specc.load(p).ir.tasks]
+def shipped_tasks() -> list:
+    """Every task of every shipped spec; the char tagger's (the slowest by far, and
+    its letters compared across backends in tests/test_spell.py) only in slow runs."""
+    return [
+        pytest.param(p, t.name, marks=pytest.mark.slow) if p.stem == "char_tagger" else (p, t.name)
+        for p in SHIPPED
+        for t in specc.load(p).ir.tasks
+    ]
 
 
 @pytest.mark.parametrize(

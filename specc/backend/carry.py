@@ -64,8 +64,9 @@ def state_parts(node: NodeBase) -> tuple[str, ...]:
 
 
 def carried_nodes(model: Model) -> list[NodeBase]:
-    """The model's recurrent nodes, whose states a carried run threads through."""
-    return [n for n in model.nodes if n.recurrent]
+    """The model's recurrent nodes along time, whose states a carried run threads
+    through (a layer along each word's letters starts every word afresh)."""
+    return [n for n in model.nodes if n.recurrent and not model.shape_of(n.inputs[0]).has_letters]
 
 
 def refuse_reversed(model: Model, why: str) -> None:

@@ -37,8 +37,9 @@ from specc.backend.carry import (
     state_parts,
     zero_state,
 )
+from specc.backend.letters import Letters
 from specc.errors import SpecError
-from specc.ir.ops import NodeBase
+from specc.ir.ops import NodeBase, spelling_feed
 from specc.ir.spec import Model
 
 #: Observes one recurrent layer's hidden-state gradients: (node name, dL/dh as
@@ -72,6 +73,8 @@ class Network:
     KERNELS: ClassVar[Mapping[str, type]] = {}
     #: loss name -> function (see `Loss`); cross_entropy takes the logits.
     LOSSES: ClassVar[Mapping[str, Loss]] = {}
+    #: How a recurrent kernel runs along the letters of words (see specc.backend.letters).
+    LETTERS: ClassVar[type] = Letters
 
     def __init__(self, model: Model, seed: int = 0, dtype: str | np.dtype = "float32") -> None:
         self.model = model
@@ -80,20 +83,24 @@ class Network:
             raise SpecError(f"dtype must be a float type such as float32, got {dtype}")
         self.seed = seed
         self._check_bound()
+        self._inputs = {i.name for i in model.inputs}
+        self._nodes = {n.name: n for n in model.nodes}
         self.kernels: dict[str, Any] = {n.name: self._kernel(n) for n in model.nodes}
         self._node_params: dict[str, dict[str, np.ndarray]] = {}
         self._node_grads: dict[str, dict[str, np.ndarray]] = {}
         self._node_state: dict[str, dict[str, np.ndarray]] = {}
         self._allocate()
         self.rng = np.random.default_rng([seed, 1])  # dropout's stream
-        self._inputs = {i.name for i in model.inputs}
-        self._nodes = {n.name: n for n in model.nodes}
+        self._spelled = sorted({self._spelling(n) for n in model.nodes if n.op == "spell"})
 
     # ----- construction ------------------------------------------------------------
 
     def _kernel(self, node: NodeBase) -> Any:
         self.check_ops(self.model, [node])
-        return self.KERNELS[node.op](node, self.model.sizes, self.dtype)
+        kernel = self.KERNELS[node.op](node, self.model.sizes, self.dtype)
+        if node.recurrent and self.model.shape_of(node.inputs[0]).has_letters:
+            return self.LETTERS(kernel, alike=self._alike(node.inputs[0]))
+        return kernel
 
     @classmethod
     def check_ops(cls, model: Model, nodes: list[NodeBase] | None = None) -> None:
@@ -111,6 +118,37 @@ class Network:
         """Where this backend would run on ``device`` (None: its default), or an
         OptionError saying why it cannot. The CPU-only backends run on the CPU."""
         return "cpu"
+
+    def _alike(self, name: str) -> bool:
+        """Whether a value is the same for every occurrence of a spelling: made from
+        `spell`'s letters by ops that treat each word on its own (no dropout, whose
+        masks differ, and no batch statistics)."""
+        if name not in self._nodes:
+            return False
+        node = self._nodes[name]
+        if node.op == "spell":
+            return True
+        if node.op in ("dropout", "batchnorm"):
+            return False
+        return all(self._alike(src) for src in node.inputs)
+
+    def _spelling(self, node: NodeBase) -> str:
+        """The `inputs` key of the letters a node reads: those of the tokens input its
+        first inputs lead back to (through its `spell`)."""
+        name = node.inputs[0]
+        while name not in self._inputs:
+            name = self._nodes[name].inputs[0]
+        return spelling_feed(name)
+
+    def _reads(self, node: NodeBase) -> list[str]:
+        """The values a node's kernel takes: its inputs; `spell` takes the letters fed
+        with its words, and a recurrent layer on letters the letters too (their
+        lengths are its mask)."""
+        if node.op == "spell":
+            return [self._spelling(node)]
+        if node.recurrent and self.model.shape_of(node.inputs[0]).has_letters:
+            return [node.inputs[0], self._spelling(node)]
+        return list(node.inputs)
 
     def _check_bound(self) -> None:
         for node in self.model.nodes:
@@ -200,7 +238,23 @@ class Network:
                     )
                 x = x.astype(self.dtype, copy=False)
             values[inp.name] = x
+        for key in self._spelled:
+            values[key] = self._letters(inputs, key, values[key.rsplit(":", 1)[0]])
         return values
+
+    def _letters(self, inputs: dict[str, Any], key: str, words: np.ndarray) -> np.ndarray:
+        if key not in inputs:
+            raise ValueError(
+                f"model '{self.model.name}' spells its words: give their letters as "
+                f"inputs['{key}'], character ids (B, T, C) with 0 past each word's end"
+            )
+        letters = np.asarray(inputs[key])
+        if letters.ndim != 3 or letters.dtype.kind not in "iu" or letters.shape[:2] != words.shape:
+            raise ValueError(
+                f"inputs['{key}'] takes integer character ids of shape (B, T, C) with (B, T) "
+                f"= {words.shape}, got {letters.dtype} {letters.shape}"
+            )
+        return letters.astype(np.int64, copy=False)
 
     # ----- what a backend provides ---------------------------------------------------
 

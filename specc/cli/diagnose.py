@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         ckpt = load_checkpoint(args.file)
         task = ckpt.task
         base = Path(ckpt.spec_path).parent if ckpt.spec_path else Path.cwd()
-        prepared = prepare(task, base)
+        prepared = prepare(task, base, ckpt.model)
         net = ckpt.network(backend, device).astype("float64")
         flows.append(
             gradient_flow(
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         program = load(args.file)
         task = configure(program.task(args.task), None, None, args.seed)
-        prepared = prepare(task, program.base_dir)
+        prepared = prepare(task, program.base_dir, program.model(task.model))
         model = program.bound_model(task.model, prepared.sizes)
         model_name = model.name
         if args.shift:

@@ -128,6 +128,7 @@ def _from_checkpoint(args: argparse.Namespace) -> dict:
         "task": ckpt.task,
         "vocab": ckpt.vocab,
         "labels": ckpt.labels,
+        "chars": ckpt.chars,
         "trained_steps": ckpt.step,
     }
 

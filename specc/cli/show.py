@@ -101,7 +101,10 @@ def show_demo(result: RunResult) -> None:
         for sentence in prepared.val_sentences[:3]:
             words = [w for w, _ in sentence]
             gold = [t for _, t in sentence]
-            print_tagged(tag_words(result.net, prepared.vocab, prepared.labels, words), gold)
+            tagged = tag_words(
+                result.net, prepared.vocab, prepared.labels, words, chars=prepared.chars
+            )
+            print_tagged(tagged, gold)
             out.print()
 
 

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"--top must be positive, got {args.top}")
     words = _split_words(args.sentence)
     net = ckpt.network(args.backend, args.device)
-    print_tagged(tag_words(net, ckpt.vocab, ckpt.labels, words, top=args.top))
+    print_tagged(tag_words(net, ckpt.vocab, ckpt.labels, words, top=args.top, chars=ckpt.chars))
     return 0
 
 

@@ -79,8 +79,9 @@ def _finite(x: float) -> float | None:
 
 
 def rnn_nodes(model: Model) -> list[NodeBase]:
-    """The recurrent layers: those whose gradient flow through time diagnose measures."""
-    return [n for n in model.nodes if n.recurrent]
+    """The recurrent layers: those whose gradient flow through time diagnose measures
+    (the layers along the letters of words run over letters, not time: left out)."""
+    return [n for n in model.nodes if n.recurrent and not model.shape_of(n.inputs[0]).has_letters]
 
 
 def pick_rnn(model: Model, name: str | None) -> NodeBase:
@@ -151,7 +152,7 @@ def gradient_flow(
 
     try:
         trace = net.trace(
-            {net.model.inputs[0].name: batch.inputs},
+            batch.feeds(net.model.inputs[0].name),
             True,
             batch.mask,
             stop_before=out if fused else None,
@@ -270,7 +271,7 @@ def covariate_shift(
 def _layer_input_stats(net: Network, consumer: str, probe: Batch) -> tuple[np.ndarray, np.ndarray]:
     saved = {k: v.copy() for k, v in net.state.items()}
     node = net.model.node(consumer)
-    values = net.trace({net.model.inputs[0].name: probe.inputs}, True, probe.mask).values
+    values = net.trace(probe.feeds(net.model.inputs[0].name), True, probe.mask).values
     for k, v in saved.items():
         net.state[k][...] = v
     x = values[node.inputs[0]]

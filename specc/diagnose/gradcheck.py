@@ -14,10 +14,11 @@ from typing import TextIO
 import numpy as np
 
 from specc.backend.graph import Network
+from specc.ir.ops import spelling_feed
 from specc.ir.spec import Model
 
 TOLERANCE = 1e-6
-SMALL_SIZES = {"vocab": 7, "labels": 5}
+SMALL_SIZES = {"vocab": 7, "labels": 5, "chars": 6}
 
 
 @dataclass
@@ -29,12 +30,25 @@ class ParamCheck:
 
 
 def random_inputs(
-    model: Model, rng: np.random.Generator, batch: int = 3, time: int = 5, vocab: int = 7
+    model: Model,
+    rng: np.random.Generator,
+    batch: int = 3,
+    time: int = 5,
+    vocab: int = 7,
+    chars: int = 6,
+    letters: int = 4,
 ) -> dict[str, np.ndarray]:
+    """Random values for every input; a spelled tokens input gets random letters too,
+    words of 0 (padding) to ``letters`` letters."""
     values = {}
+    spelled = any(n.op == "spell" for n in model.nodes)
     for inp in model.inputs:
         if inp.type == "tokens":
             values[inp.name] = rng.integers(0, vocab, size=(batch, time))
+            if spelled:
+                ids = rng.integers(1, chars, size=(batch, time, letters))
+                lengths = rng.integers(0, letters + 1, size=(batch, time, 1))
+                values[spelling_feed(inp.name)] = np.where(np.arange(letters) < lengths, ids, 0)
         elif inp.type == "sequence":
             values[inp.name] = rng.normal(size=(batch, time, inp.size))
         else:
@@ -112,7 +126,7 @@ def report_gradcheck(program, out: TextIO) -> bool:
         sizes = {k: v for k, v in SMALL_SIZES.items()}
         net = program.build(model_ir.name, sizes=sizes, seed=0, dtype="float64")
         rng = np.random.default_rng(0)
-        inputs = random_inputs(net.model, rng, vocab=sizes["vocab"])
+        inputs = random_inputs(net.model, rng, vocab=sizes["vocab"], chars=sizes["chars"])
         results = check_network(net, inputs)
         worst = max((r.rel_error for r in results), default=0.0)
         passed = worst < TOLERANCE

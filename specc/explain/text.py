@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from specc.ir.accounting import (
+    ASSUMED_WORD_LENGTH,
     BYTES_PER_SCALAR,
     Count,
     Report,
@@ -131,8 +132,11 @@ def footer(report: Report) -> Table:
     acts = report.activation_scalars()
     if task is not None:
         t, where = task_steps(task)
+        letters = any(n.shape.has_letters for n in report.nodes)
+        word = f", C={ASSUMED_WORD_LENGTH} (assumed letters a word)" if letters else ""
         row(
-            "activations", f"{_bytes(acts)} for one training batch, B={task.batch}, T={t} ({where})"
+            "activations",
+            f"{_bytes(acts)} for one training batch, B={task.batch}, T={t} ({where}){word}",
         )
     else:
         row(

@@ -119,9 +119,13 @@ def unroll_lines(model: Model, node: NodeBase, n: int, width: int = WIDTH) -> li
         f"W_hh: hidden → {'hidden' if gates == 1 else 'gates'}, {nh}×{wide}",
         f"the same {names} at every step",
     ]
+    if x.has_letters:  # it runs along each word's letters: t counts letters
+        notes.append("t counts the letters of each word; every word runs on its own")
     if node.return_ == "last":  # type: ignore[attr-defined]
         step = 1 if reverse else n
-        notes.append(f"return=last: y = h_{step}, the last state computed, shape (B, {h})")
+        notes.append(
+            f"return=last: y = h_{step}, the last state computed, shape {node.shape.text()}"  # type: ignore[union-attr]
+        )
     else:
-        notes.append(f"y_t = h_t: the output is every hidden state, shape (B, T, {h})")
+        notes.append(f"y_t = h_t: the output is every hidden state, shape {node.shape.text()}")  # type: ignore[union-attr]
     return [*lines, "", *notes]

@@ -30,7 +30,9 @@ The rules, which each op's `cost` (specc.ir.ops) implements for itself:
 * **Multiply-adds** count matrix products only (elementwise ops, softmax
   and normalisation are a few flops a scalar and are left out). Forward per
   token (one time step of one sequence): dense N·units, rnn N·H + H·H,
-  embedding and one_hot 0. A dense layer on vectors (B, N) runs once per
+  embedding and one_hot 0. An op on letters (B, T, C, N) does its per-token
+  work once per letter (C, the longest word; explain assumes
+  ``ASSUMED_WORD_LENGTH``). A dense layer on vectors (B, N) runs once per
   sequence, not per token, and is counted per sequence. Backward ≈ 2×
   forward: every matrix product x·W needs two of the same size, one for the
   gradient of x and one for the gradient of W.
@@ -52,7 +54,7 @@ OPTIMIZER_ARRAYS_RULE = "adam, adamw: 2 per parameter; sgd with momentum: 1; sgd
 
 def needs(count: Count) -> str:
     """`needs vocab` / `needs batch, seq_len`: what an unbound count waits for."""
-    words = {"B": "batch", "T": "seq_len"}
+    words = {"B": "batch", "T": "seq_len", "C": "word length"}
     return "needs " + ", ".join(dict.fromkeys(words.get(s, s) for s in count.symbols))
 
 
@@ -96,7 +98,10 @@ def node_info(model: Model, node: NodeBase) -> NodeInfo:
         for k, v in model.state_shapes(node).items()
     }
     out = Count() if node.op == "identity" else Count.product(node.shape.dims)
-    cost = node.cost([model.shape_of(n) for n in node.inputs])
+    ins = [model.shape_of(n) for n in node.inputs]
+    cost = node.cost(ins)
+    # an op on letters (B, T, C, ...) runs its per-token work once per letter
+    per_token = Count.symbol("C") if any(x.has_letters for x in ins) else Count(1)
     return NodeInfo(
         node=node,
         shape=node.shape,
@@ -104,7 +109,7 @@ def node_info(model: Model, node: NodeBase) -> NodeInfo:
         state=state,
         param_count=sum((Count.product(s) for s in params.values()), Count()),
         state_count=sum((Count.product(s) for s in state.values()), Count()),
-        macs_token=cost.macs_token,
+        macs_token=cost.macs_token * per_token,
         macs_sequence=cost.macs_sequence,
         activations=out + cost.kept,
     )
@@ -121,6 +126,11 @@ def optimizer_arrays(task: Task) -> int:
     if opt.name == "sgd":
         return 1 if opt.momentum > 0 else 0
     return 1  # adagrad: the sum of squared gradients
+
+
+#: C for the accounting: letters in a word, a typical figure for English or Korean
+#: (the longest word of a batch decides it at run time).
+ASSUMED_WORD_LENGTH = 10
 
 
 def task_steps(task: Task) -> tuple[int, str]:
@@ -156,13 +166,16 @@ class Report:
         for n in self.nodes:
             found.update(Count.product(n.shape.dims).symbols)
             found.update(n.param_count.symbols)
-        return sorted(found - {"B", "T"})
+        return sorted(found - {"B", "T", "C"})
 
     @property
     def batch_values(self) -> dict[str, int]:
         if self.task is None:
             return {}
-        return {"B": self.task.batch, "T": task_steps(self.task)[0]}
+        values = {"B": self.task.batch, "T": task_steps(self.task)[0]}
+        if any(n.shape.has_letters for n in self.nodes):
+            values["C"] = ASSUMED_WORD_LENGTH
+        return values
 
     @property
     def macs_token(self) -> Count:

@@ -3,7 +3,7 @@
 Arrays `NODE.PARAM` (trainable) and `NODE.NAME` (state such as running
 statistics) sit at top level under their own names; everything else is a
 small JSON document stored as a uint8 array (`__meta__`, `__model__`,
-`__task__`, `__vocab__`, `__labels__`, `__train__`, `__metrics__`, described
+`__task__`, `__vocab__`, `__labels__`, `__chars__`, `__train__`, `__metrics__`, described
 by :class:`specc.train.checkpoint_docs.CheckpointDocs`, which writes and reads
 them), an optimizer array `__opt__.NAME`, or, for a task trained with
 ``state = carry`` (its `__task__` says so), a carried recurrent state
@@ -59,6 +59,7 @@ class Checkpoint:
     total_steps: int
     vocab: Vocab | None = None
     labels: Vocab | None = None
+    chars: Vocab | None = None  # the letters `spell` reads words with
     optimizer: dict[str, Any] = field(default_factory=dict)  # {"t": int, "arrays": {...}}
     rng_state: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)  # a CheckpointMetrics document
@@ -107,6 +108,7 @@ def documents_of(ckpt: Checkpoint) -> CheckpointDocs:
         metrics=CheckpointMetrics.model_validate(ckpt.metrics),
         vocab=ckpt.vocab.to_json() if ckpt.vocab is not None else None,
         labels=ckpt.labels.to_json() if ckpt.labels is not None else None,
+        chars=ckpt.chars.to_json() if ckpt.chars is not None else None,
     )
 
 
@@ -218,7 +220,7 @@ def _read_docs(data, names: set[str], path: Path) -> CheckpointDocs:
         doc, problem = str(first["loc"][0]), _problem(first, skip=1)
         if doc in ("__model__", "__task__"):
             message = f"its model or task description is invalid ({problem})"
-        elif doc in ("__vocab__", "__labels__"):
+        elif doc in ("__vocab__", "__labels__", "__chars__"):
             message = f"vocabulary is damaged ({problem})"
         elif doc == "__train__":
             message = f"training record '__train__' is damaged ({problem})"
@@ -258,6 +260,7 @@ def _parse(data, path: Path) -> Checkpoint:
         total_steps=train.total_steps,
         vocab=Vocab(docs.vocab) if docs.vocab is not None else None,
         labels=Vocab(docs.labels) if docs.labels is not None else None,
+        chars=Vocab(docs.chars) if docs.chars is not None else None,
         optimizer={"t": train.optimizer.t, "arrays": opt_arrays},
         rng_state=train.rng.document() if train.rng is not None else None,
         progress={

@@ -3,11 +3,12 @@
 A checkpoint `.npz` holds arrays, and beside them small JSON documents
 stored as uint8 arrays under the names `__meta__`, `__model__`, `__task__`,
 `__train__`, `__metrics__` and, for tasks with token data, `__vocab__` and
-`__labels__`. :class:`CheckpointDocs` is those documents as one object keyed
-by those names. Why one model: `save_checkpoint` writes every document
-through it and `load_checkpoint` reads every document back through it, so
-what is written and what is accepted cannot drift apart, and the JSON Schema
-published as `docs/schemas/checkpoint.schema.json` is generated from it.
+`__labels__` (and `__chars__` for a model that spells its words).
+:class:`CheckpointDocs` is those documents as one object keyed by those names.
+Why one model: `save_checkpoint` writes every document through it and
+`load_checkpoint` reads every document back through it, so what is written
+and what is accepted cannot drift apart, and the JSON Schema published as
+`docs/schemas/checkpoint.schema.json` is generated from it.
 
 The arrays themselves (parameters, state, optimizer arrays) are not JSON;
 their names and shapes follow from the model IR and are checked in
@@ -141,6 +142,11 @@ class CheckpointDocs(Contract):
     )
     labels: Omittable[Tokens] = Field(
         None, alias="__labels__", description="The label vocabulary, for tasks that predict labels."
+    )
+    chars: Omittable[Tokens] = Field(
+        None,
+        alias="__chars__",
+        description="The characters words are spelled with, for a model that uses `spell`.",
     )
 
 

@@ -71,8 +71,14 @@ class Dist:
         tokens = int(mask.sum()) if mask is not None else int(batch.targets[rows].size)
         if self.net is not None and len(rows):
             self.net.shard_rows(int(rows[0]), int(rows[-1]) + 1, len(batch.inputs))
+        chars = None if batch.chars is None else batch.chars[rows]
         return replace(
-            batch, inputs=batch.inputs[rows], targets=batch.targets[rows], mask=mask, tokens=tokens
+            batch,
+            inputs=batch.inputs[rows],
+            targets=batch.targets[rows],
+            mask=mask,
+            tokens=tokens,
+            chars=chars,
         )
 
     def attach(self, net: Any) -> None:

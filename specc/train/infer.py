@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from specc.backend.graph import Network
+from specc.data.spelling import spell
 from specc.data.vocab import Vocab
 from specc.errors import OptionError
+from specc.ir.ops import Spell, spelling_feed
 from specc.ir.spec import Model
 from specc.train.metrics import log_softmax
 
@@ -128,13 +130,27 @@ def _windowed(
 
 
 def tag_words(
-    net: Network, words: Vocab, labels: Vocab, tokens: list[str], top: int = 3
+    net: Network,
+    words: Vocab,
+    labels: Vocab,
+    tokens: list[str],
+    top: int = 3,
+    chars: Vocab | None = None,
 ) -> list[tuple[str, list[tuple[str, float]]]]:
-    """Each word with its `top` most likely tags and their probabilities."""
+    """Each word with its `top` most likely tags and their probabilities. A model that
+    spells its words reads each word's letters with ``chars``, new words included."""
     if not tokens:
         raise OptionError("nothing to tag: give a sentence of one or more words")
-    ids = words.encode(tokens)[None, :]
-    probs = np.exp(log_softmax(net.scores({net.model.inputs[0].name: ids})[0].astype(np.float64)))
+    name = net.model.inputs[0].name
+    inputs = {name: words.encode(tokens)[None, :]}
+    spells = [n for n in net.model.nodes if isinstance(n, Spell)]
+    if spells:
+        if chars is None:
+            raise OptionError(
+                f"model '{net.model.name}' spells its words, but no character table was given"
+            )
+        inputs[spelling_feed(name)] = spell(tokens, chars, spells[0].nfd)[None]
+    probs = np.exp(log_softmax(net.scores(inputs)[0].astype(np.float64)))
     result = []
     for word, row in zip(tokens, probs, strict=True):
         best = np.argsort(-row)[:top]

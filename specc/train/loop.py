@@ -155,7 +155,7 @@ def run_task(
     if save:  # where the output goes, before any data is read
         for path in (ckpt_path, best_path, metrics_path):
             check_writable(path)
-    prepared = prepare(task, program.base_dir)
+    prepared = prepare(task, program.base_dir, program.model(task.model))
     baselines = baseline(prepared)
     for text in prepared.notes:
         reporter.note(text)
@@ -248,6 +248,7 @@ def run_task(
             total_steps=total,
             vocab=prepared.vocab,
             labels=prepared.labels,
+            chars=prepared.chars,
             optimizer={"t": opt.t, "arrays": opt.state},
             rng_state=net.rng.bit_generator.state,
             metrics=record.checkpoint_record().document(),

@@ -23,7 +23,7 @@ def _real(b: Batch) -> np.ndarray:
 
 def _scores(net: Network, batch: Batch) -> np.ndarray:
     """Scores before the softmax, in evaluation mode, in float64 for the sums."""
-    return net.scores({net.model.inputs[0].name: batch.inputs}, batch.mask).astype(np.float64)
+    return net.scores(batch.feeds(net.model.inputs[0].name), batch.mask).astype(np.float64)
 
 
 def evaluate(net: Network, prepared: Prepared, batches: list[Batch]) -> dict[str, Any]:

@@ -12,17 +12,20 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from specc.data.conllu import load_conllu
+from specc.data.spelling import char_vocab, spell
 from specc.data.synthetic import adding_problem, copy_memory, parity
 from specc.data.tagged import load_tagged
 from specc.data.text import builtin_text, load_text
 from specc.data.vocab import WORD_SPECIALS, Vocab
 from specc.errors import DataError, SpecError
+from specc.ir.ops import Embedding, Spell, spelling_feed
+from specc.ir.ops.lookup import DEFAULT_MIN_COUNT
 from specc.ir.spec import Model, Task
 
 #: Evaluation looks at no more than this many target positions, to stay quick.
@@ -36,6 +39,13 @@ class Batch:
     mask: np.ndarray | None = None  # (B, T) 1.0 real / 0.0 padding
     tokens: int = 0  # real target positions, for weighting means
     unseen: np.ndarray | None = None  # (B, T) held-out words absent from training
+    chars: np.ndarray | None = None  # (B, T, C) each word's letters, for `spell`
+
+    def feeds(self, name: str) -> dict[str, np.ndarray]:
+        """What a network's `inputs` take for this batch, its tokens input being ``name``."""
+        if self.chars is None:
+            return {name: self.inputs}
+        return {name: self.inputs, spelling_feed(name): self.chars}
 
 
 @dataclass
@@ -50,6 +60,7 @@ class Prepared:
     test: list[Batch] = field(default_factory=list)
     vocab: Vocab | None = None
     labels: Vocab | None = None
+    chars: Vocab | None = None  # the letters of words, when the model spells them
     val_text: str = ""  # next_char: held-out text, for priming demos
     train_text: str = ""
     val_sentences: list[list[tuple[str, str]]] = field(default_factory=list)
@@ -85,13 +96,16 @@ def _resolve(base_dir: Path | None, rel: str) -> Path:
     return p if p.is_absolute() or base_dir is None else base_dir / p
 
 
-def prepare(task: Task, base_dir: Path | None) -> Prepared:
-    """Read and split the task's data; build vocabularies from the training part."""
+def prepare(task: Task, base_dir: Path | None, model: Model | None = None) -> Prepared:
+    """Read and split the task's data; build vocabularies from the training part.
+
+    ``model`` (the task's model) says how to read words: whether it spells them
+    (`spell`) and which words its word embedding knows (`min_count`, `unk`)."""
     src = task.data
     if src.source == "text":
         return _next_char(task, base_dir)
     if src.source in ("tagged", "conllu"):
-        return _tagging(task, base_dir)
+        return _tagging(task, base_dir, WordReading.of(model))
     if src.source == "copy":
         return _copy(task)
     if src.source == "adding":
@@ -197,7 +211,31 @@ def _read_sentences(task: Task, base_dir: Path | None, rel: str) -> list[list[tu
     return sentences
 
 
-def _tagging(task: Task, base_dir: Path | None) -> Prepared:
+@dataclass(frozen=True)
+class WordReading:
+    """How a tagging model reads its words, from its `spell` and word `embedding` steps."""
+
+    spelled: bool = False
+    nfd: bool = False
+    min_count: int = DEFAULT_MIN_COUNT
+    unk: float = 0.0
+
+    @classmethod
+    def of(cls, model: Model | None) -> WordReading:
+        """Read off the model; the checks (`specc.frontend.passes.shapes`) made sure its
+        spell steps agree, as do its embeddings with word options, all of words."""
+        if model is None:
+            return cls()
+        spells = [n for n in model.nodes if isinstance(n, Spell)]
+        words = [n for n in model.nodes if isinstance(n, Embedding) and n.word_options]
+        reading = cls(spelled=bool(spells), nfd=any(n.nfd for n in spells))
+        if words:
+            reading = replace(reading, min_count=words[0].words_min_count, unk=words[0].unk)
+        return reading
+
+
+def _tagging(task: Task, base_dir: Path | None, reading: WordReading | None = None) -> Prepared:
+    reading = reading or WordReading()
     src = task.data
     sentences = _read_sentences(task, base_dir, src.path)
     dev = getattr(src, "dev", None)
@@ -216,10 +254,13 @@ def _tagging(task: Task, base_dir: Path | None) -> Prepared:
         train = [sentences[i] for i in sorted(order[:cut])]
         val = [sentences[i] for i in sorted(order[cut:])]
     test = _read_sentences(task, base_dir, test_file) if test_file else []
-    # words seen once become <unk> in training, so <unk> is learned for new words
-    words = Vocab.build((w for s in train for w, _ in s), specials=WORD_SPECIALS, min_count=2)
+    # words seen fewer than min_count times (by default: once) are <unk> in training,
+    # so <unk> is learned for new words
+    train_words = [w for s in train for w, _ in s]
+    words = Vocab.build(train_words, specials=WORD_SPECIALS, min_count=reading.min_count)
     labels = Vocab.build(t for s in train for _, t in s)
     word_tags = _most_frequent_tags(train, labels)
+    chars = char_vocab(train_words, reading.nfd) if reading.spelled else None
     notes = []
     unseen = sorted({t for s in val + test for _, t in s if t not in labels})
     if unseen:
@@ -230,15 +271,24 @@ def _tagging(task: Task, base_dir: Path | None) -> Prepared:
     lengths = np.array([len(s) for s in train])
     by_length = np.argsort(lengths, kind="stable")
     chunks = [by_length[i : i + task.batch] for i in range(0, len(train), task.batch)]
-    encoded = [_encode_sentence(s, words, labels) for s in train]
+
+    def encode(sents: list[list[tuple[str, str]]]) -> list[_Encoded]:
+        return [_encode_sentence(s, words, labels, chars, reading.nfd) for s in sents]
+
+    encoded = encode(train)
     seed = task.seed
+    rarest = _rarest(train_words, words, reading.min_count) if reading.unk > 0 else None
 
     def make(epoch: int, index: int) -> Batch:
         order = _epoch_order(seed, epoch, len(chunks))
-        return _pad([encoded[i] for i in chunks[int(order[index])]])
+        chunk = int(order[index])
+        batch = _pad([encoded[i] for i in chunks[chunk]])
+        if rarest is not None:
+            _unk_rarest(batch, rarest, reading.unk, words.unk_id, [seed, epoch, chunk, 13])
+        return batch
 
     def fixed(sents: list[list[tuple[str, str]]]) -> list[Batch]:
-        enc = [_encode_sentence(s, words, labels) for s in sents]
+        enc = encode(sents)
         idx = np.argsort([len(s) for s in sents], kind="stable")
         out = []
         for j in range(0, len(sents), task.batch):
@@ -248,15 +298,19 @@ def _tagging(task: Task, base_dir: Path | None) -> Prepared:
             out.append(batch)
         return out
 
+    sizes = {"vocab": len(words), "labels": len(labels)}
+    if chars is not None:
+        sizes["chars"] = len(chars)
     return Prepared(
         kind="tag",
-        sizes={"vocab": len(words), "labels": len(labels)},
+        sizes=sizes,
         steps_per_epoch=len(chunks),
         make_batch=make,
         val=fixed(val),
         test=fixed(test) if test else [],
         vocab=words,
         labels=labels,
+        chars=chars,
         val_sentences=val,
         word_tags=word_tags,
         notes=notes,
@@ -282,23 +336,54 @@ def _unseen_mask(sentences, known: dict[str, str], shape: tuple[int, ...]) -> np
     return mask
 
 
-def _encode_sentence(sentence, words: Vocab, labels: Vocab) -> tuple[np.ndarray, np.ndarray]:
+#: One sentence as ids: words (T,), tags (T,), and letters (T, C) when spelled.
+_Encoded = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _encode_sentence(
+    sentence, words: Vocab, labels: Vocab, chars: Vocab | None = None, nfd: bool = False
+) -> _Encoded:
     x = words.encode([w for w, _ in sentence])
     y = np.array([labels.get(t, -1) for _, t in sentence], dtype=np.int64)
-    return x, y
+    c = spell([w for w, _ in sentence], chars, nfd) if chars is not None else None
+    return x, y, c
 
 
-def _pad(rows: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
-    """Right-pad to the longest row; padding holds id 0 and a mask of 0."""
-    width = max(len(x) for x, _ in rows)
+def _rarest(train_words: list[str], words: Vocab, min_count: int) -> np.ndarray:
+    """Which word ids were seen exactly ``min_count`` times in training, the rarest the
+    table keeps (with min_count 1: the words seen once), as a flag per id."""
+    counts = np.bincount(words.encode(train_words), minlength=len(words))
+    rarest = counts == min_count
+    rarest[: len(WORD_SPECIALS)] = False
+    return rarest
+
+
+def _unk_rarest(batch: Batch, rarest: np.ndarray, p: float, unk: int | None, key) -> None:
+    """Replace each occurrence of a rarest word by `<unk>` with probability ``p``,
+    drawn from ``key`` (seed, epoch, batch) so a resumed run draws the same."""
+    assert unk is not None, "word tables have <unk>"
+    hit = rarest[batch.inputs] & (np.random.default_rng(key).random(batch.inputs.shape) < p)
+    batch.inputs = np.where(hit, unk, batch.inputs)
+
+
+def _pad(rows: list[_Encoded]) -> Batch:
+    """Right-pad to the longest row (and the longest word); padding holds id 0 and a
+    mask of 0."""
+    width = max(len(x) for x, _, _ in rows)
     x = np.zeros((len(rows), width), dtype=np.int64)
     y = np.full((len(rows), width), -1, dtype=np.int64)
     mask = np.zeros((len(rows), width))
-    for i, (xi, yi) in enumerate(rows):
+    for i, (xi, yi, _) in enumerate(rows):
         x[i, : len(xi)] = xi
         y[i, : len(yi)] = yi
         mask[i, : len(xi)] = 1.0
-    return Batch(x, y, mask, int(mask.sum()))
+    chars = None
+    if rows[0][2] is not None:
+        longest = max(c.shape[1] for _, _, c in rows)  # type: ignore[union-attr]
+        chars = np.zeros((len(rows), width, longest), dtype=np.int64)
+        for i, (_, _, ci) in enumerate(rows):
+            chars[i, : ci.shape[0], : ci.shape[1]] = ci  # type: ignore[union-attr]
+    return Batch(x, y, mask, int(mask.sum()), chars)
 
 
 # ----- synthetic ---------------------------------------------------------------------
@@ -399,6 +484,6 @@ def check_output_fits(model: Model, prepared: Prepared) -> None:
 
 
 def task_sizes(program, task: str | Task) -> dict[str, int]:
-    """The sizes (`vocab`, `labels`) a task's data binds, by reading the data."""
+    """The sizes (`vocab`, `labels`, `chars`) a task's data binds, by reading the data."""
     t = program.task(task) if isinstance(task, str) else task
-    return prepare(t, program.base_dir).sizes
+    return prepare(t, program.base_dir, program.model(t.model)).sizes

@@ -96,7 +96,7 @@ class SignalGuard:
 
 def _find_nonfinite(net: Network, batch: Batch) -> str:
     """Name where NaN/inf first appears: a node's output, else a gradient."""
-    values = net.trace({net.model.inputs[0].name: batch.inputs}, True, batch.mask).values
+    values = net.trace(batch.feeds(net.model.inputs[0].name), True, batch.mask).values
     for node in net.model.nodes:
         v = values.get(node.name)
         if v is not None and not np.all(np.isfinite(v)):
@@ -119,8 +119,8 @@ def train_step(
     last_good: Path | None = None,
 ) -> float:
     """One step: loss and gradients, global-norm clip, divergence check, update."""
-    input_name = net.model.inputs[0].name
-    loss = net.backward_flat({input_name: batch.inputs}, batch.targets, batch.mask, loss=task.loss)
+    inputs = batch.feeds(net.model.inputs[0].name)
+    loss = net.backward_flat(inputs, batch.targets, batch.mask, loss=task.loss)
     norm = clip_global_norm(net.flat_grads, task.clip)
     if not (math.isfinite(loss) and math.isfinite(norm)):
         where = _find_nonfinite(net, batch)

@@ -20,6 +20,7 @@ from specc.backend.numpy.base import (
 )
 from specc.backend.numpy.blas import gemm
 from specc.ir import ops
+from specc.ir.ops.lookup import one_hot_width
 
 
 def _check_ids(ids: np.ndarray, vocab: int, op: str) -> None:
@@ -46,7 +47,6 @@ class Embedding(Kernel):
 
     def __init__(self, node: ops.Embedding, sizes: Any = None, dtype: Any = np.float32) -> None:
         super().__init__(node, sizes, dtype)
-        self.vocab = self._size("vocab")
         self.dim = self._size(node.dim)
 
     def forward(
@@ -60,8 +60,8 @@ class Embedding(Kernel):
         inplace: bool = False,
     ) -> tuple[np.ndarray, Any]:
         ids = xs[0]
-        _check_ids(ids, self.vocab, "embedding")
-        e = params["E"]
+        e = params["E"]  # its rows are the vocabulary the ids index (words or letters)
+        _check_ids(ids, e.shape[0], "embedding")
         if ids.size * self.dim < POOL_MIN_SIZE:
             return e[ids], ids
         return np.take(e, ids, axis=0, out=self._empty((*ids.shape, self.dim), e.dtype)), ids
@@ -79,17 +79,18 @@ class Embedding(Kernel):
         ids = (cache.T if tm else cache).reshape(-1)  # in the rows' order
         if ids.size == 0:
             return [None]
-        if self.vocab <= _ONE_HOT_MAX_VOCAB:
+        vocab = params["E"].shape[0]
+        if vocab <= _ONE_HOT_MAX_VOCAB:
             # Scatter ones into a (tokens, vocab) indicator matrix, a chunk of tokens at
             # a time, and let one matrix product per chunk sum the rows of each id.
-            step = max(1, _ONE_HOT_CHUNK // self.vocab)
-            hot = self._empty((min(step, ids.size), self.vocab), rows.dtype)
+            step = max(1, _ONE_HOT_CHUNK // vocab)
+            hot = self._empty((min(step, ids.size), vocab), rows.dtype)
             flat_hot = hot.reshape(-1)
             for start in range(0, ids.size, step):
                 chunk = ids[start : start + step]
                 part = hot[: chunk.size]
                 part.fill(0)
-                flat_hot[np.arange(0, part.size, self.vocab) + chunk] = 1
+                flat_hot[np.arange(0, part.size, vocab) + chunk] = 1
                 add = not (fresh_grads and start == 0)
                 gemm(part, rows[start : start + step], grads["E"], trans_a=True, accumulate=add)
             self._recycle(hot)
@@ -119,7 +120,7 @@ class OneHot(Kernel):
 
     def __init__(self, node: ops.OneHot, sizes: Any = None, dtype: Any = np.float32) -> None:
         super().__init__(node, sizes, dtype)
-        self.vocab = self._size("vocab")
+        self.vocab = self._size(one_hot_width(node))
 
     def forward(
         self,

@@ -30,6 +30,9 @@ class Identity(Kernel):
 KERNELS: dict[str, type[Kernel]] = {
     "embedding": Embedding,
     "one_hot": OneHot,
+    # `spell` passes on what the executor reads for it: the letters fed with the words
+    # (`Network._reads`); being ids, they get no gradient
+    "spell": Identity,
     "rnn": RNN,
     "lstm": LSTM,
     "gru": GRU,

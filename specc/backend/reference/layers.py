@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from specc.backend.reference.op import Op
+from specc.ir.ops.lookup import one_hot_width
 
 
 class Embedding(Op):
@@ -12,7 +13,7 @@ class Embedding(Op):
 
     def forward(self, params, state, xs, mask, train, rng):
         (ids,) = xs
-        _check_ids(ids, self.sizes["vocab"], "embedding")
+        _check_ids(ids, params["E"].shape[0], "embedding")  # words or letters
         return params["E"][ids], ids
 
     def backward(self, params, ids, dy, grads):
@@ -25,7 +26,8 @@ class OneHot(Op):
 
     def forward(self, params, state, xs, mask, train, rng):
         (ids,) = xs
-        vocab = self.sizes["vocab"]
+        width = one_hot_width(self.node)
+        vocab = self.sizes[width] if isinstance(width, str) else width
         _check_ids(ids, vocab, "one_hot")
         return np.eye(vocab, dtype=self.dtype)[ids], None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from specc.backend.torch.lib import check_ids, torch, torch_dtype
 from specc.backend.torch.op import Op
+from specc.ir.ops.lookup import one_hot_width
 
 
 class Embedding(Op):
@@ -11,7 +12,7 @@ class Embedding(Op):
 
     def forward(self, params, state, xs, mask, train, rng):
         (ids,) = xs
-        check_ids(ids, self.sizes["vocab"], "embedding")
+        check_ids(ids, params["E"].shape[0], "embedding")  # words or letters
         return torch.nn.functional.embedding(ids, params["E"]), None
 
 
@@ -20,7 +21,8 @@ class OneHot(Op):
 
     def forward(self, params, state, xs, mask, train, rng):
         (ids,) = xs
-        vocab = self.sizes["vocab"]
+        width = one_hot_width(self.node)
+        vocab = self.sizes[width] if isinstance(width, str) else width
         check_ids(ids, vocab, "one_hot")
         table = torch.eye(vocab, dtype=torch_dtype(self.dtype), device=ids.device)
         return table[ids], None

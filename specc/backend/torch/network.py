@@ -22,12 +22,14 @@ import numpy as np
 from specc.backend.graph import Loss
 from specc.backend.graph import Network as GraphNetwork
 from specc.backend.torch import batchnorm, elementwise, gated, layers, losses, rnn
+from specc.backend.torch.letters import TorchLetters
 from specc.backend.torch.lib import parse_device, require_torch, torch
 from specc.ir.spec import Model
 
 KERNELS: dict[str, type] = {
     "embedding": layers.Embedding,
     "one_hot": layers.OneHot,
+    "spell": layers.Identity,  # the letters fed with the words (`Network._reads`)
     "rnn": rnn.Rnn,
     "lstm": gated.Lstm,
     "gru": gated.Gru,
@@ -82,6 +84,7 @@ class Network(GraphNetwork):
 
     backend = "torch"
     KERNELS: ClassVar[Mapping[str, type]] = KERNELS
+    LETTERS: ClassVar[type] = TorchLetters
     LOSSES: ClassVar[Mapping[str, Loss]] = {
         "cross_entropy": losses.cross_entropy,
         "mse": losses.mse,
@@ -209,7 +212,7 @@ class Network(GraphNetwork):
             args = (
                 params.get(node.name, {}),
                 self._node_state[node.name],
-                [values[name] for name in node.inputs],
+                [values[name] for name in self._reads(node)],
                 mask_t if self._timed[node.name] else None,
                 train,
                 self.rng,

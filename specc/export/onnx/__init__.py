@@ -64,6 +64,7 @@ def to_onnx(
     vocab: Vocab | None = None,
     labels: Vocab | None = None,
     trained_steps: int | None = None,
+    chars: Vocab | None = None,
     emitters: Mapping[str, Emitter] = EMITTERS,
 ) -> onnx.ModelProto:
     """The checked ONNX model of ``net``'s inference graph, with its weights."""
@@ -91,7 +92,9 @@ def to_onnx(
         f"specc model '{net.model.name}'" + (f", task '{task.name}'" if task else "") + "; "
         f"inputs {', '.join(i.name for i in proto.graph.input)}"
     )
-    helper.set_model_props(proto, metadata(net.model, task, vocab, labels, lengths, trained_steps))
+    helper.set_model_props(
+        proto, metadata(net.model, task, vocab, labels, lengths, trained_steps, chars)
+    )
     onnx.checker.check_model(proto, full_check=True)
     return proto
 

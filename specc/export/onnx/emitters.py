@@ -14,6 +14,7 @@ from specc.export import ExportError
 from specc.export.onnx import emit_elementwise as elementwise
 from specc.export.onnx import emit_gated as gated
 from specc.export.onnx import emit_layers as layers
+from specc.export.onnx import emit_letters as letters
 from specc.export.onnx import emit_rnn as recurrent
 from specc.export.onnx.builder import Emitter
 from specc.ir.ops import NodeBase
@@ -21,6 +22,7 @@ from specc.ir.ops import NodeBase
 EMITTERS: dict[str, Emitter] = {
     "embedding": layers.embedding,
     "one_hot": layers.one_hot,
+    "spell": letters.spell,
     "rnn": recurrent.rnn,
     "lstm": gated.lstm,
     "gru": gated.gru,

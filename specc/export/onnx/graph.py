@@ -18,9 +18,10 @@ from onnx import TensorProto, helper
 from specc.backend.carry import carried_nodes, hidden_of, refuse_reversed, state_parts
 from specc.export import ExportError
 from specc.export.onnx.builder import Emit, Emitter, GraphBuilder
+from specc.export.onnx.emit_letters import along_letters
 from specc.export.onnx.emitters import emitter_for
 from specc.export.onnx.versions import ir_version_for
-from specc.ir.ops import Shape
+from specc.ir.ops import NodeBase, Shape, spelling_feed
 from specc.ir.spec import Model
 
 #: ONNX names of the symbolic axes.
@@ -44,9 +45,11 @@ def build_model(
     every recurrent layer take its initial states as inputs and return its final
     ones as outputs (see `state_names`)."""
     g = GraphBuilder(dtype)
-    emits = [(node, emitter_for(node, model.name, emitters)) for node in model.nodes]
+    emits = [(node, _emitter(model, node, emitters)) for node in model.nodes]
     carried = _state_names(model, lengths) if carry_state else {}
-    for name in [i.name for i in model.inputs] + [n.name for n in model.nodes]:
+    spelled = [spelling_feed(i.name) for i in model.inputs if i.type == "tokens"]
+    spelled = spelled if any(n.op == "spell" for n in model.nodes) else []
+    for name in [i.name for i in model.inputs] + spelled + [n.name for n in model.nodes]:
         g.reserve(name)
     for ins, outs in carried.values():
         for name in (*ins, *outs):
@@ -54,6 +57,10 @@ def build_model(
                 raise ExportError(f"model '{model.name}' already has a value named '{name}'")
             g.reserve(name)
     inputs = [_value_info(i.name, i.shape(), g, model.sizes) for i in model.inputs]
+    inputs += [
+        helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "time", "letters"])
+        for name in spelled
+    ]
     mask = None
     if lengths is not None:
         if lengths in {i.name for i in model.inputs} | {n.name for n in model.nodes}:
@@ -71,7 +78,7 @@ def build_model(
             Emit(
                 g=g,
                 node=node,
-                xs=list(node.inputs),
+                xs=_reads(model, node),
                 out=node.name,
                 params={k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)},
                 state={k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)},
@@ -115,6 +122,29 @@ def _state_names(model: Model, lengths: str | None) -> dict[str, tuple[list[str]
     except ValueError as err:
         raise ExportError(str(err)) from None
     return {n.name: state_names(n.name, state_parts(n)) for n in carried_nodes(model)}
+
+
+def _on_letters(model: Model, node: NodeBase) -> bool:
+    return node.recurrent and model.shape_of(node.inputs[0]).has_letters
+
+
+def _emitter(model: Model, node: NodeBase, emitters: Mapping[str, Emitter]) -> Emitter:
+    """The node's emitter; a recurrent layer on letters runs it along each word."""
+    emit = emitter_for(node, model.name, emitters)
+    return along_letters(emit) if _on_letters(model, node) else emit
+
+
+def _reads(model: Model, node: NodeBase) -> list[str]:
+    """The graph values a node's emitter takes, as specc's networks feed their kernels:
+    `spell` the letters fed with the words, a layer on letters its input and them."""
+    if node.op != "spell" and not _on_letters(model, node):
+        return list(node.inputs)
+    name = node.inputs[0]
+    inputs = {i.name for i in model.inputs}
+    while name not in inputs:
+        name = model.node(name).inputs[0]
+    letters = spelling_feed(name)
+    return [letters] if node.op == "spell" else [node.inputs[0], letters]
 
 
 def _value_info(name: str, shape: Shape, g: GraphBuilder, sizes: Mapping[str, int]):

@@ -1,6 +1,7 @@
 """What an exported model says about itself, in ONNX's metadata_props.
 
-A consumer needs the vocabularies to turn text into ids and ids into tags;
+A consumer needs the vocabularies to turn text into ids and ids into tags
+(and, for a model that spells its words, the characters to write their letters);
 they are stored as JSON lists in id order (`<pad>` is 0 and `<unk>` 1 for
 words), beside the model's name, task and the names of its inputs.
 """
@@ -23,6 +24,7 @@ def metadata(
     labels: Vocab | None,
     lengths: str | None,
     trained_steps: int | None,
+    chars: Vocab | None = None,
 ) -> dict[str, str]:
     """The key-value pairs stored in the model (all values are strings)."""
     from specc import __version__
@@ -46,4 +48,6 @@ def metadata(
         props["vocab"] = json.dumps(vocab.to_json(), ensure_ascii=False)
     if labels is not None:
         props["labels"] = json.dumps(labels.to_json(), ensure_ascii=False)
+    if chars is not None:  # what a model that spells its words writes letters with
+        props["chars"] = json.dumps(chars.to_json(), ensure_ascii=False)
     return {PREFIX + k: v for k, v in props.items()}

@@ -39,9 +39,8 @@ def bind_sizes(model: Model, sizes: dict[str, int]) -> Model:
 def _bind_dims(shape: Shape, sizes: dict[str, int]) -> Shape:
     if not sizes:
         return shape
-    return Shape(
-        dims=tuple(sizes.get(d, d) if isinstance(d, str) else d for d in shape.dims), ids=shape.ids
-    )
+    dims = tuple(sizes.get(d, d) if isinstance(d, str) else d for d in shape.dims)
+    return shape.model_copy(update={"dims": dims})
 
 
 def infer_shapes(model: Model, diags: Diagnostics) -> Model:
@@ -109,6 +108,8 @@ def check_task_fit(task: Task, model: Model, diags: Diagnostics) -> None:
         return
     node = _node_or_none(model, out_name)
     where = node.span if node is not None else inp.span
+    if not _check_words(task, model, diags):
+        return
     _check_sizes_bound(task, model, diags)
     if task.data.source == "adding" and out.dims != ("B", 1):
         diags.error(
@@ -206,12 +207,51 @@ def _last_rnns(model: Model, name: str) -> list[NodeBase]:
 #: The sizes each data source binds from its data.
 SOURCE_SIZES = {
     "text": ("vocab",),
-    "tagged": ("vocab", "labels"),
-    "conllu": ("vocab", "labels"),
+    "tagged": ("vocab", "labels", "chars"),
+    "conllu": ("vocab", "labels", "chars"),
     "copy": ("vocab", "labels"),
     "adding": (),
     "parity": ("vocab", "labels"),
 }
+
+
+#: The data sources whose tokens are words with their strings (what `spell` reads).
+WORD_SOURCES = ("tagged", "conllu")
+
+
+def _check_words(task: Task, model: Model, diags: Diagnostics) -> bool:
+    """`spell` and an embedding's word options need data made of words; the model's
+    spell steps (and its word embeddings) must agree, since the data is read once."""
+    ok = True
+    spells = [n for n in model.nodes if n.op == "spell"]
+    worded = [n for n in model.nodes if n.op == "embedding" and n.word_options]
+    for node in [*spells, *worded]:
+        if task.data.source in WORD_SOURCES:
+            continue
+        what = "spell" if node.op == "spell" else "min_count and unk"
+        if task.kind == "next_char":
+            why = "a next_char task's tokens are characters already, not words"
+        else:
+            why = f"{task.data.source} data has no word strings"
+        diags.error(
+            f"{what} needs words with their spelling, but task '{task.name}' reads "
+            f"{task.data.source} data: {why}",
+            node.span,
+            "use tagged(...) or conllu(...) data, whose tokens are words",
+        )
+        ok = False
+    for group, what in ((spells, "nfd"), (worded, "min_count and unk")):
+        first = group[0] if group else None
+        for node in group[1:]:
+            if node.non_default_attrs() != first.non_default_attrs():  # type: ignore[union-attr]
+                diags.error(
+                    f"'{node.name}' and '{first.name}' set {what} differently, but a task "  # type: ignore[union-attr]
+                    "reads its words one way",
+                    node.span,
+                    "give both the same arguments",
+                )
+                ok = False
+    return ok
 
 
 def _check_sizes_bound(task: Task, model: Model, diags: Diagnostics) -> None:

@@ -32,7 +32,7 @@ from specc.ir.ops.base import (
 )
 from specc.ir.ops.elementwise import Dropout, Gelu, LeakyRelu, Relu, Sigmoid, Softmax, Tanh
 from specc.ir.ops.layers import Add, Concat, Dense, Identity
-from specc.ir.ops.lookup import Embedding, OneHot
+from specc.ir.ops.lookup import Embedding, OneHot, Spell, spelling_feed
 from specc.ir.ops.norm import BatchNorm
 from specc.ir.ops.recurrent import Gru, Lstm, Rnn
 
@@ -40,6 +40,7 @@ Node = Annotated[
     Union[  # noqa: UP007 - a Union keeps the discriminator readable
         Embedding,
         OneHot,
+        Spell,
         Rnn,
         Lstm,
         Gru,
@@ -88,5 +89,6 @@ __all__ = [
     "OP_CLASSES", "RNN_ACTIVATIONS", "RNN_INITS", "SIZE_FIELDS", "SIZE_SYMBOLS", "USER_OPS",
     "Activation", "Add", "BatchNorm", "Concat", "Cost", "Dense", "Dim", "Dropout", "Embedding",
     "Gelu", "Gru", "Identity", "LeakyRelu", "Lstm", "Node", "NodeBase", "OneHot", "Relu", "Rnn",
-    "Shape", "ShapeError", "Shapes", "Sigmoid", "Size", "SizeSymbol", "Softmax", "Tanh",
+    "Shape", "ShapeError", "Shapes", "Sigmoid", "Size", "SizeSymbol", "Softmax", "Spell", "Tanh",
+    "spelling_feed",
 ]  # fmt: skip

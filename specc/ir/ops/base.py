@@ -13,14 +13,18 @@ from specc.errors import Span
 from specc.ir.count import Count
 
 #: A size argument: a positive number, or a symbol the task binds from its data.
-SIZE_SYMBOLS = ("vocab", "labels")
-SizeSymbol = Literal["vocab", "labels"]
+SIZE_SYMBOLS = ("vocab", "labels", "chars")
+SizeSymbol = Literal["vocab", "labels", "chars"]
+#: The vocabularies token ids may index: the input's own tokens (`vocab`), or the
+#: characters `spell` writes each word with (`chars`).
+IdIndex = Literal["vocab", "chars"]
 Size = Annotated[int, Field(gt=0)] | SizeSymbol
 
 #: Concrete parameter or buffer shapes, by name, once every size is bound.
 Shapes = dict[str, tuple[int, ...]]
 
-#: A dimension of a shape: a number, "B"/"T" for batch and time, or a size symbol.
+#: A dimension of a shape: a number, "B"/"T" for batch and time, "C" for the letters of
+#: a word (the longest word of a batch), or a size symbol.
 Dim = int | str
 
 
@@ -34,11 +38,13 @@ class ShapeError(Exception):
 
 
 class Shape(BaseModel):
-    """Symbolic shape of a value; `ids` marks integer token ids rather than floats."""
+    """Symbolic shape of a value; `ids` marks integer token ids rather than floats,
+    and `index` the vocabulary those ids index (an embedding's table follows it)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     dims: tuple[Dim, ...]
     ids: bool = False
+    index: IdIndex = "vocab"
 
     @property
     def feature(self) -> Dim:
@@ -47,6 +53,11 @@ class Shape(BaseModel):
     @property
     def has_time(self) -> bool:
         return len(self.dims) >= 2 and self.dims[1] == "T"
+
+    @property
+    def has_letters(self) -> bool:
+        """(B, T, C, ...): a value per letter of each word (see `spell`)."""
+        return len(self.dims) >= 3 and self.dims[:3] == ("B", "T", "C")
 
     def with_feature(self, n: Dim) -> Shape:
         return Shape(dims=(*self.dims[:-1], n))
@@ -134,7 +145,9 @@ class NodeBase(BaseModel):
 
     def attrs(self) -> dict[str, Any]:
         """Arguments as the user would write them (aliases, plain values)."""
-        data = self.model_dump(by_alias=True, exclude=set(NodeBase.model_fields) | {"op"})
+        data = self.model_dump(
+            by_alias=True, exclude=set(NodeBase.model_fields) | {"op"}, exclude_none=True
+        )
         if isinstance(getattr(self, "activation", None), Activation):
             data["activation"] = self.activation.text()
         return data

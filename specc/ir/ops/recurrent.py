@@ -19,8 +19,13 @@ from specc.ir.ops.base import Activation, Cost, NodeBase, Shape, ShapeError, Siz
 
 def _sequence_out(op: str, x: Shape, hidden: Size, return_: str) -> Shape:
     """The shape rule every recurrent layer shares: a sequence in, every state or
-    (with return=last) the last one out."""
+    (with return=last) the last one out. On letters (B, T, C, N) the layer runs
+    along each word's letters, every word on its own."""
     need_floats(op, x)
+    if x.has_letters and len(x.dims) == 4:
+        if return_ == "last":
+            return Shape(dims=("B", "T", hidden))
+        return Shape(dims=("B", "T", "C", hidden))
     if not x.has_time or len(x.dims) != 3:
         raise ShapeError(
             f"{op} expects a sequence (B, T, N) but its input has shape {x.text()}",
@@ -29,6 +34,12 @@ def _sequence_out(op: str, x: Shape, hidden: Size, return_: str) -> Shape:
     if return_ == "last":
         return Shape(dims=("B", hidden))
     return Shape(dims=("B", "T", hidden))
+
+
+def _steps(x: Shape, hidden: Size) -> Count:
+    """Hidden states over one batch: B·T·H, or B·T·C·H along the letters of words."""
+    steps = Count.symbol("B") * Count.symbol("T") * Count.of_dim(hidden)
+    return steps * Count.symbol("C") if x.has_letters else steps
 
 
 class Rnn(NodeBase):
@@ -55,7 +66,7 @@ class Rnn(NodeBase):
     def cost(self, ins):
         n, h = Count.of_dim(ins[0].feature), Count.of_dim(self.hidden)
         # backward keeps act'(pre) of every step, and with return=last every state too
-        steps = Count.symbol("B") * Count.symbol("T") * h
+        steps = _steps(ins[0], self.hidden)
         return Cost(macs_token=n * h + h * h, kept=steps * 2 if self.return_ == "last" else steps)
 
     def equation(self):
@@ -107,7 +118,7 @@ class Lstm(NodeBase):
         n, h = Count.of_dim(ins[0].feature), Count.of_dim(self.hidden)
         # backward keeps the four gates, c_t and tanh(c_t) of every step (and h_t with
         # return=last, where the output holds only the last one)
-        steps = Count.symbol("B") * Count.symbol("T") * h
+        steps = _steps(ins[0], self.hidden)
         kept = steps * (7 if self.return_ == "last" else 6)
         return Cost(macs_token=(n * h + h * h) * 4, kept=kept)
 
@@ -147,7 +158,7 @@ class Gru(NodeBase):
         n, h = Count.of_dim(ins[0].feature), Count.of_dim(self.hidden)
         # backward keeps the three gates and h·W_hh + b_hh of every step (and h_t with
         # return=last)
-        steps = Count.symbol("B") * Count.symbol("T") * h
+        steps = _steps(ins[0], self.hidden)
         kept = steps * (7 if self.return_ == "last" else 6)
         return Cost(macs_token=(n * h + h * h) * 3, kept=kept)
 
