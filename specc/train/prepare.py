@@ -383,7 +383,7 @@ def _pad(rows: list[_Encoded]) -> Batch:
         chars = np.zeros((len(rows), width, longest), dtype=np.int64)
         for i, (_, _, ci) in enumerate(rows):
             chars[i, : ci.shape[0], : ci.shape[1]] = ci  # type: ignore[union-attr]
-    return Batch(x, y, mask, int(mask.sum()), chars)
+    return Batch(x, y, mask, int(mask.sum()), chars=chars)
 
 
 # ----- synthetic ---------------------------------------------------------------------
