@@ -28,6 +28,7 @@ import numpy as np
 from specc.backend.carry import State, check_state, hidden_of, state_parts
 from specc.backend.numpy.activations import activate, stable_sigmoid
 from specc.backend.numpy.blas import row_addresses, step_product
+from specc.backend.numpy.chainstep import batchnorm_map, compile_chain, lstm_gates
 from specc.ir.ops import NodeBase
 
 #: One node's step: its inputs' rows -> its output's rows (never one of its inputs).
@@ -53,6 +54,18 @@ class FastStepper:
         self._scores = out.inputs[0] if out.op == "softmax" else out.name
         self._states = {k: np.array(v, dtype=net.dtype) for k, v in state.items()}
         self._rows = next(iter(self._states.values())).shape[0] if self._states else None
+        #: "chain" when the whole model runs as one compiled chain (chainstep.py),
+        #: "nodes" when node by node.
+        self.plan = "nodes"
+        if self._rows is not None:
+            try:
+                chain = compile_chain(net, self._states, self._rows)
+            except NotImplementedError:
+                pass
+            else:
+                self._states, self.plan = chain.states, "chain"
+                self.scores = chain.scores  # type: ignore[method-assign]  # no wrapper call
+                return
         folded = _folded_embeddings(net)
         self._plan: list[tuple[str, tuple[str, ...], StepFn]] = []
         for node in model.nodes:
@@ -175,11 +188,7 @@ def _dense(cx: _Context) -> StepFn:
 
 def _batchnorm(cx: _Context) -> StepFn:
     """y = x·scale + shift, the map its running statistics make in evaluation."""
-    stats, p = cx.buffers, cx.params
-    scale = 1.0 / np.sqrt(stats["running_var"] + cx.node.eps)  # type: ignore[attr-defined]
-    if "gamma" in p:
-        scale = scale * p["gamma"]
-    shift = -stats["running_mean"] * scale + p.get("beta", 0.0)
+    scale, shift = (v.astype(cx.dtype) for v in batchnorm_map(cx.net, cx.node))
     multiply, add = np.multiply, np.add
 
     def step(xs: list[np.ndarray]) -> np.ndarray:
@@ -227,20 +236,12 @@ def _lstm(cx: _Context) -> StepFn:
     proj = cx.projection(p["W_xh"], p["b"])
     a = np.empty((h.shape[0], 4 * hid), h.dtype)
     recur = _recurrence(p["W_hh"], h, a)
-    ifo = np.empty((h.shape[0], 3, hid), h.dtype)  # σ of i, f, o
-    a4 = a.reshape(h.shape[0], 4, hid)
-    g, tmp = a[:, 2 * hid : 3 * hid], np.empty_like(h)
+    gates = lstm_gates(a, h, c)
 
     def step(xs: list[np.ndarray]) -> np.ndarray:
         proj(xs[0], a)
         recur()
-        stable_sigmoid(a4[:, (0, 1, 3)], out=ifo)
-        np.tanh(g, out=g)
-        np.multiply(c, ifo[:, 1], out=c)
-        np.multiply(ifo[:, 0], g, out=tmp)
-        np.add(c, tmp, out=c)
-        np.tanh(c, out=tmp)
-        np.multiply(ifo[:, 2], tmp, out=h)
+        gates()
         return h
 
     return step
