@@ -26,12 +26,16 @@ CHAINS = {
     "maps_on_the_table": "chars -> embedding(dim=4) -> batchnorm -> tanh -> lstm(hidden=5)"
     " -> batchnorm -> batchnorm -> sigmoid -> dense(units=6) -> leaky_relu(slope=1.5)"
     " -> dense(units=vocab) -> softmax",
+    "gru": "chars -> embedding(dim=4) -> gru(hidden=6) -> batchnorm -> gru(hidden=5)"
+    " -> relu -> dense(units=vocab) -> softmax",
     "wide": "chars -> embedding(dim=8) -> lstm(hidden=100) -> rnn(hidden=200, activation=tanh)"
     " -> batchnorm -> leaky_relu(slope=0.1) -> dense(units=vocab) -> softmax",  # MKL's sizes
     "ends_in_batchnorm": "chars -> embedding(dim=4) -> rnn(hidden=5) -> dropout(p=0.1)"
     " -> batchnorm",
 }
-SEQUENCE = "x -> rnn(hidden=4) -> relu -> lstm(hidden=5) -> batchnorm -> dense(units=2)"
+SEQUENCE = (
+    "x -> rnn(hidden=4) -> relu -> lstm(hidden=5) -> gru(hidden=3) -> batchnorm -> dense(units=2)"
+)
 
 
 def chain_net(flow: str, gammas: str, tokens: bool = True):

@@ -45,7 +45,8 @@ Step = Callable[[], Any]
 #: Elementwise ops a chain covers, and ops that leave a step's rows as they are.
 ACTIVATIONS = frozenset({"relu", "tanh", "sigmoid", "leaky_relu"})
 PASSING = frozenset({"dropout", "identity"})
-CHAIN_OPS = ACTIVATIONS | PASSING | {"embedding", "one_hot", "rnn", "lstm", "dense", "batchnorm"}
+CHAIN_OPS = ACTIVATIONS | PASSING | {"embedding", "one_hot", "dense", "batchnorm"}
+CHAIN_OPS |= {"rnn", "lstm", "gru"}
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ class ChainPlan:
             return self._activation(value, op, float(getattr(node, "slope", 0.0)))
         if op == "dense":
             return self._product(value, *_folded(value, p["W"], p.get("b")), last)
-        if op in ("rnn", "lstm"):
+        if op in ("rnn", "lstm", "gru"):
             return self._recurrent(value, node, p)
         raise NotImplementedError(op)
 
@@ -230,8 +231,10 @@ class ChainPlan:
         return self._emit(read, m1, np.concatenate(rows), last)
 
     def _recurrent(self, value: _Value, node: NodeBase, p: dict[str, np.ndarray]) -> _Value:
-        """rnn or lstm: one product over ``[x | 1 | h]``, then the cell's equation."""
+        """rnn or lstm: one product over ``[x | 1 | h]``, then the cell's equation (gru: two)."""
         hid = hidden_of(self._net.model, node)
+        if node.op == "gru":
+            return self._gru(value, node, p, hid)
         w_in, bias = _folded(value, p["W_xh"], p["b"])
         parts = [w_in]
         if bias is not None:
@@ -250,6 +253,31 @@ class ChainPlan:
             c = self.states[f"{node.name}.c"] = np.empty((rows, hid), dtype)
             cell = partial(_lstm_cell, w=w, c=c)
         self._makers.append(lambda tape: cell(tape[:, x0:h1], tape[:, h0:h1]))
+        return _Value(h0, h1)
+
+    def _gru(self, value: _Value, node: NodeBase, p: dict[str, np.ndarray], hid: int) -> _Value:
+        """gru: ``[x | 1]·[W_xh; b_xh]`` and ``[1 | h]·[b_hh; W_hh]`` (its reset gate
+        acts on the second alone), then its equation."""
+        w_in, bias = _folded(value, p["W_xh"], p["b_xh"])
+        x0, x1 = value.start, self._width
+        self._one()
+        if bias is not None:
+            w_in, x1 = np.concatenate([w_in, bias[None]]), x1 + 1
+        h0, h1 = self._reserve(hid)
+        w_x = np.ascontiguousarray(w_in, dtype=self._dtype)
+        w_h = np.ascontiguousarray(np.concatenate([p["b_hh"][None], p["W_hh"]]), self._dtype)
+        ax, ah = (np.empty((self._rows, 3 * hid), self._dtype) for _ in range(2))
+        self._carried[f"{node.name}.h"] = (h0, h1)
+
+        def make(tape: np.ndarray) -> tuple[Step, ...]:
+            h = tape[:, h0:h1]
+            return (
+                _dot(tape[:, x0:x1], w_x, ax),
+                _dot(tape[:, h0 - 1 : h1], w_h, ah),
+                gru_gates(ax, ah, h),
+            )
+
+        self._makers.append(make)
         return _Value(h0, h1)
 
 
@@ -353,6 +381,26 @@ def lstm_gates(a: np.ndarray, h: np.ndarray, c: np.ndarray) -> Step:
         np.add(c, tmp, out=c)
         np.tanh(c, out=tmp)
         np.multiply(ifo[:, 2], tmp, out=h)
+
+    return step
+
+
+def gru_gates(ax: np.ndarray, ah: np.ndarray, h: np.ndarray) -> Step:
+    """The gru's equation from its input's and its state's pre-activations (gates r, z,
+    n each) to the new ``h``, written in place (``ax`` and ``ah`` are overwritten)."""
+    hid = h.shape[1]
+    rz, n, hn = ax[:, : 2 * hid], ax[:, 2 * hid :], ah[:, 2 * hid :]
+    r, z = ax[:, :hid], ax[:, hid : 2 * hid]
+
+    def step() -> None:
+        np.add(rz, ah[:, : 2 * hid], out=rz)
+        stable_sigmoid(rz, out=rz)
+        np.multiply(r, hn, out=hn)
+        np.add(n, hn, out=n)
+        np.tanh(n, out=n)
+        np.subtract(h, n, out=h)
+        np.multiply(h, z, out=h)
+        np.add(h, n, out=h)  # (1 - z)·n + z·h
 
     return step
 

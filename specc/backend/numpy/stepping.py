@@ -10,7 +10,10 @@ a recurrent layer alone folded into that layer's input projection (a table of
 ``E·W_xh + b``, one row per token), batchnorm as the affine map its running
 statistics make, dense as a product, activations in place. Ops without a
 step function of their own run their kernel's forward on the rows in
-evaluation mode, which every op acting on each step alone supports.
+evaluation mode, which every op acting on each step alone supports. A model
+that is a chain of the common ops (every node reading the previous one alone,
+as a character model usually is) runs instead as one compiled chain with
+fewer calls still (`specc.backend.numpy.chainstep`).
 
 A stepper reads the weights when it is made (the folded tables and the
 batchnorm maps are computed then): make a new one after changing them. Each
@@ -26,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from specc.backend.carry import State, check_state, hidden_of, state_parts
-from specc.backend.numpy.activations import activate, stable_sigmoid
+from specc.backend.numpy.activations import activate
 from specc.backend.numpy.blas import row_addresses, step_product
-from specc.backend.numpy.chainstep import batchnorm_map, compile_chain, lstm_gates
+from specc.backend.numpy.chainstep import batchnorm_map, compile_chain, gru_gates, lstm_gates
 from specc.ir.ops import NodeBase
 
 #: One node's step: its inputs' rows -> its output's rows (never one of its inputs).
@@ -255,21 +258,13 @@ def _gru(cx: _Context) -> StepFn:
     ax = np.empty((h.shape[0], 3 * hid), h.dtype)
     ah = np.empty_like(ax)
     w_hh, b_hh = p["W_hh"], p["b_hh"]
-    rz, n = ax[:, : 2 * hid], ax[:, 2 * hid :]
-    r, z = ax[:, :hid], ax[:, hid : 2 * hid]
+    gates = gru_gates(ax, ah, h)
 
     def step(xs: list[np.ndarray]) -> np.ndarray:
         proj(xs[0], ax)
         np.dot(h, w_hh, ah)
         np.add(ah, b_hh, out=ah)
-        np.add(rz, ah[:, : 2 * hid], out=rz)
-        stable_sigmoid(rz, out=rz)
-        np.multiply(r, ah[:, 2 * hid :], out=ah[:, 2 * hid :])
-        np.add(n, ah[:, 2 * hid :], out=n)
-        np.tanh(n, out=n)
-        np.subtract(h, n, out=h)
-        np.multiply(h, z, out=h)
-        np.add(h, n, out=h)  # (1 - z)·n + z·h
+        gates()
         return h
 
     return step
