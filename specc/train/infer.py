@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from specc.backend.graph import Network
@@ -84,31 +86,60 @@ def _stepped(
     net: Network, prime: list[int], n: int, temperature: float, rng: np.random.Generator
 ) -> list[int]:
     """`n` ids sampled one step at a time after the prime, state carried throughout
-    (`Network.stepper`: on the numpy backend, small step functions per node)."""
+    (`Network.stepper`: on the numpy backend, small step functions per node, or the
+    whole model as one compiled chain)."""
     stepper = net.stepper(batch=1)
+    scores, draw = stepper.scores, Draws(rng, temperature)
     one = np.zeros(1, dtype=np.int64)
     for i in prime:
         one[0] = i
-        logits = stepper.scores(one)[0]
+        logits = scores(one)[0]
     out: list[int] = []
-    for k in range(n):
-        nxt = _draw(rng, logits, temperature)
-        out.append(nxt)
-        if k + 1 < n:
-            one[0] = nxt
-            logits = stepper.scores(one)[0]
+    keep = out.append
+    for _ in range(n - 1):
+        one[0] = nxt = draw(logits)
+        keep(nxt)
+        logits = scores(one)[0]
+    if n > 0:
+        keep(draw(logits))
     return out
 
 
-def _draw(rng: np.random.Generator, logits: np.ndarray, temperature: float) -> int:
-    """One index drawn from softmax(logits / temperature), in float64: the inverse of
-    the unnormalised cumulative sum at a uniform draw (one ``rng.random()``)."""
-    z = np.subtract(logits, logits.max(), dtype=np.float64)
-    if temperature != 1:
-        z /= temperature
-    cdf = np.exp(z, out=z).cumsum(out=z)
-    index = int(cdf.searchsorted(rng.random() * cdf[-1], side="right"))
-    return min(index, len(cdf) - 1)  # u·total may round up to the total itself
+#: How many noise values `Draws` draws in its first block, and at most in one: the
+#: blocks double from one to the other, the same sizes whatever the text's length,
+#: so a shorter text is the start of a longer one from the same seed.
+FIRST_BLOCK, LARGEST_BLOCK = 1 << 12, 1 << 16
+
+
+class Draws:
+    """Indices drawn from softmax(logits / temperature), one a call, in float64: the
+    index of the largest ``logits + temperature·G``, with G standard Gumbel noise
+    (``-log`` of exponential draws). That is an exact draw from the softmax (the
+    Gumbel-max trick) that needs no exponentials, sum or search per character, and
+    the noise comes from the generator in blocks, so a character costs one add and
+    one argmax. Every backend and both contexts of `generate` draw here, so the same
+    seed and scores give the same text."""
+
+    def __init__(self, rng: np.random.Generator, temperature: float) -> None:
+        self._rng, self._temperature = rng, temperature
+        self._size = FIRST_BLOCK
+        self._rows: Iterator[np.ndarray] = iter(())
+
+    def __call__(self, logits: np.ndarray) -> int:
+        try:
+            row = next(self._rows)
+        except StopIteration:
+            row = self._refill(logits.shape[-1])
+        np.add(logits, row, out=row)
+        return int(row.argmax())
+
+    def _refill(self, classes: int) -> np.ndarray:
+        noise = self._rng.standard_exponential((max(1, self._size // classes), classes))
+        np.log(noise, out=noise)
+        noise *= -self._temperature
+        self._size = min(2 * self._size, LARGEST_BLOCK)
+        self._rows = iter(noise)
+        return next(self._rows)
 
 
 def _windowed(
@@ -121,9 +152,10 @@ def _windowed(
 ) -> list[int]:
     """`n` ids, each predicted from the last `window` ids from zero state."""
     out: list[int] = []
+    draw = Draws(rng, temperature)
     for _ in range(n):
         ids = np.asarray(context[-window:], dtype=np.int64)[None, :]
-        nxt = _draw(rng, net.scores({net.model.inputs[0].name: ids})[0, -1], temperature)
+        nxt = draw(net.scores({net.model.inputs[0].name: ids})[0, -1])
         context.append(nxt)
         out.append(nxt)
     return out

@@ -10,7 +10,10 @@ a recurrent layer alone folded into that layer's input projection (a table of
 ``E·W_xh + b``, one row per token), batchnorm as the affine map its running
 statistics make, dense as a product, activations in place. Ops without a
 step function of their own run their kernel's forward on the rows in
-evaluation mode, which every op acting on each step alone supports.
+evaluation mode, which every op acting on each step alone supports. A model
+that is a chain of the common ops (every node reading the previous one alone,
+as a character model usually is) runs instead as one compiled chain with
+fewer calls still (`specc.backend.numpy.chainstep`).
 
 A stepper reads the weights when it is made (the folded tables and the
 batchnorm maps are computed then): make a new one after changing them. Each
@@ -26,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from specc.backend.carry import State, check_state, hidden_of, state_parts
-from specc.backend.numpy.activations import activate, stable_sigmoid
+from specc.backend.numpy.activations import activate
 from specc.backend.numpy.blas import row_addresses, step_product
+from specc.backend.numpy.chainstep import batchnorm_map, compile_chain, gru_gates, lstm_gates
 from specc.ir.ops import NodeBase
 
 #: One node's step: its inputs' rows -> its output's rows (never one of its inputs).
@@ -53,6 +57,18 @@ class FastStepper:
         self._scores = out.inputs[0] if out.op == "softmax" else out.name
         self._states = {k: np.array(v, dtype=net.dtype) for k, v in state.items()}
         self._rows = next(iter(self._states.values())).shape[0] if self._states else None
+        #: "chain" when the whole model runs as one compiled chain (chainstep.py),
+        #: "nodes" when node by node.
+        self.plan = "nodes"
+        if self._rows is not None:
+            try:
+                chain = compile_chain(net, self._states, self._rows)
+            except NotImplementedError:
+                pass
+            else:
+                self._states, self.plan = chain.states, "chain"
+                self.scores = chain.scores  # type: ignore[method-assign]  # no wrapper call
+                return
         folded = _folded_embeddings(net)
         self._plan: list[tuple[str, tuple[str, ...], StepFn]] = []
         for node in model.nodes:
@@ -175,11 +191,7 @@ def _dense(cx: _Context) -> StepFn:
 
 def _batchnorm(cx: _Context) -> StepFn:
     """y = x·scale + shift, the map its running statistics make in evaluation."""
-    stats, p = cx.buffers, cx.params
-    scale = 1.0 / np.sqrt(stats["running_var"] + cx.node.eps)  # type: ignore[attr-defined]
-    if "gamma" in p:
-        scale = scale * p["gamma"]
-    shift = -stats["running_mean"] * scale + p.get("beta", 0.0)
+    scale, shift = (v.astype(cx.dtype) for v in batchnorm_map(cx.net, cx.node))
     multiply, add = np.multiply, np.add
 
     def step(xs: list[np.ndarray]) -> np.ndarray:
@@ -227,20 +239,12 @@ def _lstm(cx: _Context) -> StepFn:
     proj = cx.projection(p["W_xh"], p["b"])
     a = np.empty((h.shape[0], 4 * hid), h.dtype)
     recur = _recurrence(p["W_hh"], h, a)
-    ifo = np.empty((h.shape[0], 3, hid), h.dtype)  # σ of i, f, o
-    a4 = a.reshape(h.shape[0], 4, hid)
-    g, tmp = a[:, 2 * hid : 3 * hid], np.empty_like(h)
+    gates = lstm_gates(a, h, c)
 
     def step(xs: list[np.ndarray]) -> np.ndarray:
         proj(xs[0], a)
         recur()
-        stable_sigmoid(a4[:, (0, 1, 3)], out=ifo)
-        np.tanh(g, out=g)
-        np.multiply(c, ifo[:, 1], out=c)
-        np.multiply(ifo[:, 0], g, out=tmp)
-        np.add(c, tmp, out=c)
-        np.tanh(c, out=tmp)
-        np.multiply(ifo[:, 2], tmp, out=h)
+        gates()
         return h
 
     return step
@@ -254,21 +258,13 @@ def _gru(cx: _Context) -> StepFn:
     ax = np.empty((h.shape[0], 3 * hid), h.dtype)
     ah = np.empty_like(ax)
     w_hh, b_hh = p["W_hh"], p["b_hh"]
-    rz, n = ax[:, : 2 * hid], ax[:, 2 * hid :]
-    r, z = ax[:, :hid], ax[:, hid : 2 * hid]
+    gates = gru_gates(ax, ah, h)
 
     def step(xs: list[np.ndarray]) -> np.ndarray:
         proj(xs[0], ax)
         np.dot(h, w_hh, ah)
         np.add(ah, b_hh, out=ah)
-        np.add(rz, ah[:, : 2 * hid], out=rz)
-        stable_sigmoid(rz, out=rz)
-        np.multiply(r, ah[:, 2 * hid :], out=ah[:, 2 * hid :])
-        np.add(n, ah[:, 2 * hid :], out=n)
-        np.tanh(n, out=n)
-        np.subtract(h, n, out=h)
-        np.multiply(h, z, out=h)
-        np.add(h, n, out=h)  # (1 - z)·n + z·h
+        gates()
         return h
 
     return step
