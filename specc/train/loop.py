@@ -19,6 +19,7 @@ leaves a last checkpoint from which a resume redoes the same evaluation.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,8 +129,13 @@ def run_task(
     dtype: str = "float32",
     device: str | None = None,
     dist: Any = None,
+    until: Callable[[dict[str, float]], bool] | None = None,
 ) -> RunResult:
     """Train a task of `program` and evaluate it; writes the checkpoints and metrics.
+
+    ``until`` (given the held-out figures of an evaluation, e.g. ``{"loss": ...}``)
+    ends training at the first evaluation where it holds: a caller that only asks
+    whether a goal is reached (the study) need not train past it.
 
     ``dist`` (a `specc.train.distributed.Dist`) makes this one process of a
     distributed run: it trains on its shard of each batch, and only process 0
@@ -274,13 +280,16 @@ def run_task(
             value = float(m["val"][watch.metric])
             best = watch.evaluated(value, at_step, epoch + 1)
             schedule.evaluated(value)
-        stop = watch.stop and at_step < total
+        reached = bool(m["val"]) and until is not None and until(_scalars(m["val"]))
+        stop = (watch.stop or reached) and at_step < total
         progress.stopped_early = stop
         if (at_step == total or stop) and prepared.test:
             m["test"] = evaluate(net, prepared, prepared.test)
         reporter.evaluated(at_step, epoch, m)
         checkpoint(at_step, best=best)
-        if stop:
+        if stop and reached:
+            reporter.note(f"stopped at step {at_step}: the held-out figures reached the goal")
+        elif stop:
             reporter.note(
                 f"stopped early: held-out {watch.metric} has not improved"
                 + (f" by more than {watch.min_delta:g}" if watch.min_delta else "")
