@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
+
 import pytest
 
 import specc
@@ -52,3 +56,18 @@ def test_runs_side_by_side_give_the_numbers_of_runs_one_after_another():
     assert [(r.variant, r.loss, r.steps) for r in alone] == [
         (r.variant, r.loss, r.steps) for r in side_by_side
     ]
+
+
+def test_a_worker_flushes_subnormal_numbers_to_zero():
+    code = (
+        "import numpy as np\n"
+        "from specc.study.subnormal import flush_subnormals\n"
+        "on = flush_subnormals()\n"
+        "a = np.full(4, 1e-39, np.float32) * np.float32(0.5)\n"
+        "print(on, (a == 0).all(), np.float32(2.0) * 3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    on, flushed, normal = done.stdout.split()
+    assert normal == "6.0"  # normal numbers as before
+    if platform.machine() in ("x86_64", "AMD64") and sys.platform == "linux":
+        assert on == "True" and flushed == "True"

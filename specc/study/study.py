@@ -11,8 +11,8 @@ by hand:
     python -m specc.study --quick         # a smoke run: one short length, few steps
 
 Each run stops once it is solved (its loss checked every 250 steps), and runs go
-side by side in one process per core, each on one thread: the numbers are the
-same whatever the number of processes.
+side by side in one process per core, each on one thread, with subnormal numbers
+flushed to zero: the numbers are the same whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from specc.data.synthetic import ADDING_BASELINE_MSE, copy_baseline
 from specc.errors import SpecError
 from specc.fileio import check_writable, write_text
 from specc.study.machine import describe
+from specc.study.subnormal import flush_subnormals
 from specc.train.loop import run_task
 
 
@@ -106,12 +107,15 @@ def run_row(problem: str, task_name: str, length: int, steps: int | None) -> Row
 
 
 def _one_threaded_workers(jobs: int) -> ProcessPoolExecutor:
-    """``jobs`` fresh processes whose products run on one thread each (`ONE_THREAD`):
-    runs side by side, each as fast as the machine gives it a core."""
+    """``jobs`` fresh processes whose products run on one thread each (`ONE_THREAD`),
+    with subnormal numbers flushed to zero (`flush_subnormals`): runs side by side,
+    each as fast as the machine gives it a core."""
     saved = {k: os.environ.get(k) for k in ONE_THREAD}
     os.environ.update(ONE_THREAD)
     try:  # a spawned worker starts with the environment as it is now
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn"), initializer=flush_subnormals
+        )
         pool.submit(int).result()  # start one now, inside the pinned environment
     finally:
         for k, v in saved.items():

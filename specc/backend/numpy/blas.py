@@ -9,6 +9,10 @@ MKL's ``cblas_?gemm``, called through ctypes, also adds into its output
 (``beta = 1``): a step needs no pass to sum its two terms, and a weight
 gradient no temporary of the weight's size. `step_product` serves the loops,
 `gemm` the products over a whole sequence (about 6% faster on one thread).
+`packed_step_product` serves loops that multiply by one weight many times
+(the lstm's and gru's): MKL packs the weight once (``?gemm_pack``) instead of
+reordering it inside every gemm; the packed copy takes the weight's size plus
+about 8 MB that this MKL asks for whatever the size.
 
 MKL runs single-threaded. When numpy's BLAS has several threads, products big
 enough to gain from them stay with numpy (from about 4M multiply-adds: at
