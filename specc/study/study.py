@@ -22,7 +22,9 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,24 +108,24 @@ def run_row(problem: str, task_name: str, length: int, steps: int | None) -> Row
     )
 
 
-def _one_threaded_workers(jobs: int) -> ProcessPoolExecutor:
+@contextmanager
+def _one_threaded_workers(jobs: int) -> Iterator[ProcessPoolExecutor]:
     """``jobs`` fresh processes whose products run on one thread each (`ONE_THREAD`),
     with subnormal numbers flushed to zero (`flush_subnormals`): runs side by side,
-    each as fast as the machine gives it a core."""
+    each as fast as the machine gives it a core. The environment stays pinned while
+    the pool lives, since a pool starts its processes when work first needs them."""
     saved = {k: os.environ.get(k) for k in ONE_THREAD}
     os.environ.update(ONE_THREAD)
-    try:  # a spawned worker starts with the environment as it is now
-        pool = ProcessPoolExecutor(
-            jobs, mp_context=multiprocessing.get_context("spawn"), initializer=flush_subnormals
-        )
-        pool.submit(int).result()  # start one now, inside the pinned environment
+    try:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=flush_subnormals) as pool:
+            yield pool
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return pool
 
 
 def run_study(
