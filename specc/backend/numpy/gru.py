@@ -14,7 +14,13 @@ import numpy as np
 
 from specc.backend.numpy.base import colsum
 from specc.backend.numpy.blas import gemm
-from specc.backend.numpy.gated import GatedKernel, arrange
+from specc.backend.numpy.gated import Blocks, GatedKernel, arrange
+
+
+def gate_blocks(hidden: int) -> Blocks:
+    """PyTorch's (r, z, n) columns as they are, the sigmoid gates r, z halved (see
+    specc.backend.numpy.gated)."""
+    return ((0, 0, 2 * hidden, 0.5), (2 * hidden, 2 * hidden, hidden, 1.0))
 
 
 class GRU(GatedKernel):
@@ -34,7 +40,7 @@ class GRU(GatedKernel):
         xz, m = self._inputs(x, mask, dt, inplace)
         t_len, b_sz, _ = xz.shape
         sig = slice(0, 2 * hid)
-        blocks = ((0, 0, 2 * hid, 0.5), (2 * hid, 2 * hid, hid, 1.0))  # r, z halved
+        blocks = gate_blocks(hid)
         n_in = params["W_xh"].shape[0]
         w_in = self._kept("w_in", (n_in + 1, 3 * hid), dt)
         arrange(params["W_xh"], blocks, w_in[:n_in])
