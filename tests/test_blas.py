@@ -44,38 +44,23 @@ pytestmark = pytest.mark.skipif(blas.name() != "mkl", reason="the mkl extra is n
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_step_product_equals_numpy_on_every_row(monkeypatch, dtype, accumulate):
+@pytest.mark.parametrize("packed", [False, True])
+def test_step_product_equals_numpy_on_every_row(monkeypatch, dtype, accumulate, packed):
     monkeypatch.setattr(blas, "MIN_WORK", 0)
     rng = np.random.default_rng(0)
-    w = rng.standard_normal((7, 9)).astype(dtype)
-    src = rng.standard_normal((4, 5, 7)).astype(dtype)
-    dst = rng.standard_normal((4, 5, 9)).astype(dtype)
-    expected = src @ w + (dst if accumulate else 0)
-    product = blas.step_product(w, 5, accumulate=accumulate)
-    assert product is not None
-    for s, d in zip(blas.row_addresses(src), blas.row_addresses(dst), strict=True):
-        product(s, d)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(dst, expected, rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("accumulate", [False, True])
-def test_packed_step_product_equals_numpy_and_keeps_the_weight_it_packed(
-    monkeypatch, dtype, accumulate
-):
-    monkeypatch.setattr(blas, "MIN_WORK", 0)
-    rng = np.random.default_rng(7)
     w = rng.standard_normal((7, 9)).astype(dtype)
     src = rng.standard_normal((4, 8, 7)).astype(dtype)
     dst = rng.standard_normal((4, 8, 9)).astype(dtype)
     expected = src @ w + (dst if accumulate else 0)
-    given = []
-    product = blas.packed_step_product(
-        w, 8, lambda n: given.append(np.empty(n, np.uint8)) or given[-1], accumulate=accumulate
-    )
-    assert product is not None and len(given) == 1
-    w[:] = 0  # the packed copy is what the product multiplies by
+    if packed:
+        given = []
+        buffer = lambda n: given.append(np.empty(n, np.uint8)) or given[-1]  # noqa: E731
+        product = blas.packed_step_product(w, 8, buffer, accumulate=accumulate)
+        assert len(given) == 1
+        w[:] = 0  # the packed copy is what the product multiplies by
+    else:
+        product = blas.step_product(w, 8, accumulate=accumulate)
+    assert product is not None
     for s, d in zip(blas.row_addresses(src), blas.row_addresses(dst), strict=True):
         product(s, d)
     tol = 1e-5 if dtype == np.float32 else 1e-12

@@ -43,7 +43,8 @@ def test_a_solved_run_shows_where_it_stopped_and_the_budget_is_said():
         study.Row("adding", "gru", 25, 750, loss=0.01, baseline=1 / 6, seconds=1.0, budget=1500),
         study.Row("adding", "tanh", 25, 1500, 0.16, 1 / 6, 1.0, budget=1500),
     ]
-    text = study.markdown(rows, 60.0, "python -m specc.study")
+    text = study.markdown(rows, 60.0, "python -m specc.study", jobs=2)
+    assert "it took 1.0 minutes, its runs 0.0 minutes of processor time in 2 processes" in text
     assert "| gru | 0.0100 mse (0.06× baseline) **solved** at step 750 |" in text
     assert "| tanh | 0.1600 mse (0.96× baseline) |" in text
     assert "Steps per run: at most 1500." in text
