@@ -28,7 +28,15 @@ import threadpoolctl
 
 from specc.backend.numpy import blas
 
-from helpers import RNN_LOOPS, batch, char_rnn, check_rnn_gradients, checkout_env, grad_check
+from helpers import (
+    RNN_LOOPS,
+    batch,
+    char_rnn,
+    check_rnn_gradients,
+    checkout_env,
+    grad_check,
+    make_mask,
+)
 from numpy_kernels import Dense
 
 pytestmark = pytest.mark.skipif(blas.name() != "mkl", reason="the mkl extra is not installed")
@@ -36,19 +44,35 @@ pytestmark = pytest.mark.skipif(blas.name() != "mkl", reason="the mkl extra is n
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_step_product_equals_numpy_on_every_row(monkeypatch, dtype, accumulate):
+@pytest.mark.parametrize("packed", [False, True])
+def test_step_product_equals_numpy_on_every_row(monkeypatch, dtype, accumulate, packed):
     monkeypatch.setattr(blas, "MIN_WORK", 0)
     rng = np.random.default_rng(0)
     w = rng.standard_normal((7, 9)).astype(dtype)
-    src = rng.standard_normal((4, 5, 7)).astype(dtype)
-    dst = rng.standard_normal((4, 5, 9)).astype(dtype)
+    src = rng.standard_normal((4, 8, 7)).astype(dtype)
+    dst = rng.standard_normal((4, 8, 9)).astype(dtype)
     expected = src @ w + (dst if accumulate else 0)
-    product = blas.step_product(w, 5, accumulate=accumulate)
+    if packed:
+        given = []
+        buffer = lambda n: given.append(np.empty(n, np.uint8)) or given[-1]  # noqa: E731
+        product = blas.packed_step_product(w, 8, buffer, accumulate=accumulate)
+        assert len(given) == 1
+        w[:] = 0  # the packed copy is what the product multiplies by
+    else:
+        product = blas.step_product(w, 8, accumulate=accumulate)
     assert product is not None
     for s, d in zip(blas.row_addresses(src), blas.row_addresses(dst), strict=True):
         product(s, d)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(dst, expected, rtol=tol, atol=tol)
+
+
+def test_packing_is_left_out_below_its_row_count(monkeypatch):
+    monkeypatch.setattr(blas, "MIN_WORK", 0)
+    w = np.ones((7, 9))
+    unused = []
+    few = blas.packed_step_product(w, blas.PACK_MIN_ROWS - 1, unused.append)
+    assert few is None and not unused  # nothing asked of the buffer either
 
 
 def test_step_product_declines_what_numpy_should_do(monkeypatch):
@@ -111,6 +135,35 @@ def test_rnn_through_mkl_matches_finite_differences(
     mkl_for_everything, activation, slope, reverse, masked
 ):
     check_rnn_gradients(activation, slope, reverse, masked)
+
+
+@pytest.mark.parametrize(
+    ("cell", "reverse", "masked"),
+    [("lstm", False, False), ("lstm", True, True), ("gru", False, True), ("gru", True, False)],
+)
+def test_gated_loops_through_packed_weights_match_finite_differences(
+    mkl_for_everything, monkeypatch, cell, reverse, masked
+):
+    """The lstm's and gru's step products, forward and backward, by packed weights."""
+    from specc.backend.numpy import gated
+
+    from numpy_kernels import GRU, LSTM
+
+    monkeypatch.setattr(blas, "PACK_MIN_ROWS", 1)
+    packed = []
+    pack = blas.packed_step_product
+
+    def spy(*args, **kwargs):
+        packed.append(pack(*args, **kwargs))
+        return packed[-1]
+
+    monkeypatch.setattr(gated, "packed_step_product", spy)
+    rng = np.random.default_rng(11)
+    kernel = {"lstm": LSTM, "gru": GRU}[cell](4, reverse=reverse)
+    x = rng.standard_normal((3, 5, 3))
+    mask = make_mask([5, 3, 1], 5) if masked else None
+    grad_check(kernel, [x], mask=mask, seed=3)
+    assert packed and all(p is not None for p in packed)
 
 
 @pytest.fixture
@@ -264,8 +317,9 @@ def test_every_foreign_function_has_its_signature_declared(mkl_for_everything):
     lib = blas._LIB
     # ctypes keeps every function looked up on a CDLL as an attribute of it
     looked_up = {k: v for k, v in vars(lib).items() if isinstance(v, lib._FuncPtr)}
-    assert set(looked_up) == set(blas.SIGNATURES)
-    for fn_name, (restype, argtypes) in blas.SIGNATURES.items():
+    declared = blas.SIGNATURES | blas.PACKED_SIGNATURES
+    assert set(looked_up) == set(declared)
+    for fn_name, (restype, argtypes) in declared.items():
         assert looked_up[fn_name].restype is restype, fn_name
         assert tuple(looked_up[fn_name].argtypes) == argtypes, fn_name
     assert {fn_name for fn_name, _, _ in blas._SCALARS.values()} <= set(blas.SIGNATURES)
@@ -283,7 +337,9 @@ def test_the_module_names_no_foreign_function_it_does_not_declare():
         and node.value.id in ("lib", "_LIB")
     }
     assert named, "the scan found no use of the library: it needs updating"
-    assert named - {"_name", "_handle", "_FuncPtr"} <= set(blas.SIGNATURES)
+    declared = set(blas.SIGNATURES) | set(blas.PACKED_SIGNATURES)
+    assert named - {"_name", "_handle", "_FuncPtr"} <= declared
+    assert {f for names in blas._PACK_ROUTINES.values() for f in names} <= declared
 
 
 def test_a_wrong_argument_raises_instead_of_reaching_mkl():

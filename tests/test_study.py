@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
+
 import pytest
 
 import specc
@@ -32,3 +36,39 @@ def test_solved_means_well_below_the_baseline():
     assert row.solved
     assert not study.Row("adding", "x", 10, 100, 0.16, 1 / 6, 1.0).solved
     assert study.baseline("copy", 10) == specc.data.synthetic.copy_baseline(10, 8)
+
+
+def test_a_solved_run_shows_where_it_stopped_and_the_budget_is_said():
+    rows = [
+        study.Row("adding", "gru", 25, 750, loss=0.01, baseline=1 / 6, seconds=1.0, budget=1500),
+        study.Row("adding", "tanh", 25, 1500, 0.16, 1 / 6, 1.0, budget=1500),
+    ]
+    text = study.markdown(rows, 60.0, "python -m specc.study", jobs=2)
+    assert "it took 1.0 minutes, its runs 0.0 minutes of processor time in 2 processes" in text
+    assert "| gru | 0.0100 mse (0.06× baseline) **solved** at step 750 |" in text
+    assert "| tanh | 0.1600 mse (0.96× baseline) |" in text
+    assert "Steps per run: at most 1500." in text
+
+
+def test_runs_side_by_side_give_the_numbers_of_runs_one_after_another():
+    lengths = {"adding": (6,), "copy": (3,)}
+    alone = study.run_study(lengths, steps=30, log=lambda _: None, jobs=1)
+    side_by_side = study.run_study(lengths, steps=30, log=lambda _: None, jobs=2)
+    assert [(r.variant, r.loss, r.steps) for r in alone] == [
+        (r.variant, r.loss, r.steps) for r in side_by_side
+    ]
+
+
+def test_a_worker_flushes_subnormal_numbers_to_zero():
+    code = (
+        "import numpy as np\n"
+        "from specc.study.subnormal import flush_subnormals\n"
+        "on = flush_subnormals()\n"
+        "a = np.full(4, 1e-39, np.float32) * np.float32(0.5)\n"
+        "print(on, (a == 0).all(), np.float32(2.0) * 3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    on, flushed, normal = done.stdout.split()
+    assert normal == "6.0"  # normal numbers as before
+    if platform.machine() in ("x86_64", "AMD64") and sys.platform == "linux":
+        assert on == "True" and flushed == "True"

@@ -103,6 +103,20 @@ def test_early_stop_ends_the_run_after_patience_evaluations_without_improvement(
     assert load_checkpoint(tmp_path / "o" / "t.npz").step == 21
 
 
+def test_until_ends_the_run_at_the_first_evaluation_that_reaches_the_goal(tmp_path):
+    seen = []
+
+    def goal(val):  # reached at the third evaluation, whatever the figures
+        seen.append(val)
+        return len(seen) == 3
+
+    result = run_task(program(tmp_path), out_dir=tmp_path / "o", until=goal)
+    assert result.steps == 21 and result.metrics["stopped_early"] is True
+    assert [h["step"] for h in result.metrics["history"]] == [7, 14, 21]
+    assert seen[-1] == result.metrics["history"][-1]["val"]  # it judged the held-out figures
+    assert load_checkpoint(tmp_path / "o" / "t.npz").step == 21
+
+
 def test_early_stop_is_said_in_the_summary(tmp_path, capsys):
     spec = program(tmp_path, extra="    early_stop = patience(2, min_delta=100)\n")
     assert main(["run", str(spec.path), "--out", str(tmp_path / "o")]) == 0

@@ -21,6 +21,7 @@ run given a time limit stops at the first step boundary past it, evaluated
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,8 +133,13 @@ def run_task(
     device: str | None = None,
     dist: Any = None,
     time_limit: float | None = None,
+    until: Callable[[dict[str, float]], bool] | None = None,
 ) -> RunResult:
     """Train a task of `program` and evaluate it; writes the checkpoints and metrics.
+
+    ``until`` (given the held-out figures of an evaluation, e.g. ``{"loss": ...}``)
+    ends training at the first evaluation where it holds: a caller that only asks
+    whether a goal is reached (the study) need not train past it.
 
     ``dist`` (a `specc.train.distributed.Dist`) makes this one process of a
     distributed run: it trains on its shard of each batch, and only process 0
@@ -296,14 +302,17 @@ def run_task(
             value = float(m["val"][watch.metric])
             best = watch.evaluated(value, at_step, epoch + 1)
             schedule.evaluated(value)
-        stop = watch.stop and at_step < total
+        reached = bool(m["val"]) and until is not None and until(_scalars(m["val"]))
+        stop = (watch.stop or reached) and at_step < total
         progress.stopped_early = stop
         if (at_step == total or stop or out_of_time) and prepared.test:
             m["test"] = evaluate(net, prepared, prepared.test)
         progress.time_limited = out_of_time and not stop and at_step < total
         reporter.evaluated(at_step, epoch, m)
         checkpoint(at_step, best=best)
-        if stop:
+        if stop and reached:
+            reporter.note(f"stopped at step {at_step}: the held-out figures reached the goal")
+        elif stop:
             reporter.note(
                 f"stopped early: held-out {watch.metric} has not improved"
                 + (f" by more than {watch.min_delta:g}" if watch.min_delta else "")

@@ -9,6 +9,10 @@ MKL's ``cblas_?gemm``, called through ctypes, also adds into its output
 (``beta = 1``): a step needs no pass to sum its two terms, and a weight
 gradient no temporary of the weight's size. `step_product` serves the loops,
 `gemm` the products over a whole sequence (about 6% faster on one thread).
+`packed_step_product` serves loops that multiply by one weight many times
+(the lstm's and gru's): MKL packs the weight once (``?gemm_pack``) instead of
+reordering it inside every gemm; the packed copy takes the weight's size plus
+about 8 MB that this MKL asks for whatever the size.
 
 MKL runs single-threaded. When numpy's BLAS has several threads, products big
 enough to gain from them stay with numpy (from about 4M multiply-adds: at
@@ -73,6 +77,25 @@ SIGNATURES: dict[str, tuple[type | None, tuple[type, ...]]] = {
     "MKL_Set_Threading_Layer": (_INT, (_INT,)),
     "cblas_sgemm": _gemm_signature(ctypes.c_float),
     "cblas_dgemm": _gemm_signature(ctypes.c_double),
+}
+
+
+def _compute_signature(scalar: type) -> tuple[None, tuple[type, ...]]:
+    """``cblas_?gemm_compute(layout, transa, transb, m, n, k, a, lda, b, ldb, beta, c,
+    ldc)`` returning void: a gemm whose ``b`` (transb = packed) `PACKED` laid out."""
+    return None, (*(_INT,) * 6, _PTR, _INT, _PTR, _INT, scalar, _PTR, _INT)
+
+
+#: MKL's packed products, declared as `SIGNATURES` is: ``?gemm_pack`` lays a weight
+#: out once in the order its kernel reads it, ``?gemm_compute`` multiplies by that
+#: copy. Loaded only if every one is there (older MKLs lack them): not needed.
+PACKED_SIGNATURES: dict[str, tuple[type | None, tuple[type, ...]]] = {
+    "cblas_sgemm_pack_get_size": (ctypes.c_size_t, (_INT,) * 4),
+    "cblas_dgemm_pack_get_size": (ctypes.c_size_t, (_INT,) * 4),
+    "cblas_sgemm_pack": (None, (*(_INT,) * 6, ctypes.c_float, _PTR, _INT, _PTR)),
+    "cblas_dgemm_pack": (None, (*(_INT,) * 6, ctypes.c_double, _PTR, _INT, _PTR)),
+    "cblas_sgemm_compute": _compute_signature(ctypes.c_float),
+    "cblas_dgemm_compute": _compute_signature(ctypes.c_double),
 }
 
 #: Loops whose products have fewer multiply-adds than this stay with numpy:
@@ -167,7 +190,21 @@ def _numpy_blas_threads() -> int:
     return max(int(info.get("num_threads") or 1), 1) if info else 1
 
 
+def _declare_packed(lib: ctypes.CDLL | None) -> bool:
+    """Declare `PACKED_SIGNATURES` on ``lib``; whether it has them all."""
+    if lib is None:
+        return False
+    try:
+        for fn_name, (restype, argtypes) in PACKED_SIGNATURES.items():
+            fn = getattr(lib, fn_name)
+            fn.restype, fn.argtypes = restype, argtypes
+    except AttributeError:
+        return False
+    return True
+
+
 _LIB = _load()
+_PACKED = _declare_packed(_LIB)
 _THREADS = _numpy_blas_threads()  # read once: `threads` and every decision use this
 _local = threading.local()
 
@@ -291,6 +328,58 @@ def step_product(w: np.ndarray, rows: int, *, accumulate: bool = False) -> StepP
         gemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m_, n_, k_, one, src, k_, w_at, n_, beta, dst, n_)
 
     product.weights = w  # type: ignore[attr-defined]  # keeps the address valid
+    return product
+
+
+#: Loops of fewer rows than this multiply by the weight as it is: packing pays off
+#: once MKL would otherwise reorder the weight at every step of a batch.
+PACK_MIN_ROWS = 8
+
+#: CBLAS_IDENTIFIER for the right-hand matrix, and CBLAS_STORAGE for a packed one.
+_B_MATRIX, _PACKED_B = _INT(162), _INT(151)
+_ALIGN = 64  # bytes: where a packed weight starts in the buffer it is given
+#: Per dtype: how big a packed weight is, how to pack it, how to multiply by it.
+_PACK_ROUTINES = {
+    np.dtype(np.float32): ("cblas_sgemm_pack_get_size", "cblas_sgemm_pack", "cblas_sgemm_compute"),
+    np.dtype(np.float64): ("cblas_dgemm_pack_get_size", "cblas_dgemm_pack", "cblas_dgemm_compute"),
+}
+
+
+def packed_step_product(
+    w: np.ndarray, rows: int, buffer: Callable[[int], np.ndarray], *, accumulate: bool = False
+) -> StepProduct | None:
+    """`step_product` with ``w`` packed once by MKL (``?gemm_pack``) into memory from
+    ``buffer(nbytes)`` (a C-ordered uint8 array the caller keeps while it uses the
+    function): a loop of many products by one weight then skips the copy of ``w``
+    that MKL's gemm makes at every call. ``None`` where `step_product` would not use
+    MKL, where this MKL cannot pack, or for fewer than `PACK_MIN_ROWS` rows.
+
+    The packed copy is of ``w`` as it is now: changing ``w`` afterwards changes
+    nothing the function computes.
+    """
+    routine = _routine(w.dtype)
+    if not _PACKED or routine is None or rows < PACK_MIN_ROWS or w.ndim != 2:
+        return None
+    k, n = w.shape
+    if not takes_step(rows * k * n) or max(rows, k, n) > MKL_INT_MAX:
+        return None
+    get_size, pack, compute = (getattr(_LIB, f) for f in _PACK_ROUTINES[w.dtype])
+    _, zero, one = routine
+    m_, n_, k_ = _INT(rows), _INT(n), _INT(k)
+    size = int(get_size(_B_MATRIX, m_, n_, k_))
+    raw = buffer(size + _ALIGN)
+    start = (-raw.ctypes.data) % _ALIGN
+    dest = raw[start : start + size]
+    src = np.ascontiguousarray(w)
+    pack(_ROW_MAJOR, _B_MATRIX, _NO_TRANS, m_, n_, k_, one, src.ctypes.data, n_, dest.ctypes.data)
+    dest_at = ctypes.c_void_p(dest.ctypes.data)
+    beta = one if accumulate else zero
+
+    def product(src_at: ctypes.c_void_p, dst_at: ctypes.c_void_p) -> None:
+        compute(_ROW_MAJOR, _NO_TRANS, _PACKED_B, m_, n_, k_, src_at, k_, dest_at, n_, beta,
+                dst_at, n_)  # fmt: skip
+
+    product.weights = raw  # type: ignore[attr-defined]  # keeps the packed copy alive
     return product
 
 

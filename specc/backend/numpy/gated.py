@@ -6,14 +6,23 @@ time-major and in processing order (a reversed layer flips time once on the
 way in and once on the way out). One product ``[x_t | 1] @ [W_xh; b]`` makes
 every step's input projection and bias at once, straight into the buffer
 where each step's gates live; a step then adds ``h_{t-1} @ W_hh`` there with
-one product (`step_product`, MKL where installed) and computes its gates in
-place on that buffer's contiguous rows. No step allocates.
+one product and computes its gates in place on that buffer's contiguous rows.
+No step allocates.
+
+The step products are MKL's where it is installed, by a weight MKL packed
+once per loop (`packed_step_product`: a gemm by an unpacked weight reorders
+it at every call, which at batch 32 and hidden 256 is about a tenth of an
+lstm forward); at batch 1, numpy's vector-matrix product, which beats a
+ctypes call to MKL there.
 
 Sigmoid gates are computed as ``σ(a) = (1 + tanh(a/2))/2``: their columns of
-the weights are halved once per forward (`scaled`), so one ``tanh`` call
-covers every gate of a step, tanh-gates included, and two calls finish the
-sigmoids. Backward reads derivatives off the gates themselves and multiplies
-by the weights as they are.
+the weights are halved once per call, as they are put in the kernel's gate
+order (`arrange`, block by block into buffers the kernel keeps between
+calls), so one ``tanh`` call covers every gate of a step, tanh-gates
+included, and two calls over the whole contiguous block finish the sigmoids
+(the same two over the sigmoid columns alone, a strided block, take twice as
+long). Backward reads derivatives off the gates themselves and multiplies by
+the weights as they are.
 """
 
 from __future__ import annotations
@@ -25,18 +34,36 @@ import numpy as np
 
 from specc.backend.carry import Carries
 from specc.backend.numpy.base import BLOCK_SIZE, Kernel
-from specc.backend.numpy.blas import gemm, row_addresses, step_product
+from specc.backend.numpy.blas import gemm, packed_step_product, row_addresses, step_product
 from specc.ir.ops import NodeBase
+
+#: Loops over fewer rows multiply with numpy: at batch 1 its vector-matrix product
+#: (and an add) beats a ctypes call to MKL's gemm by ~10% of a gated layer's step
+#: (1x25x100, one thread).
+MKL_MIN_ROWS = 2
 
 #: One step's product: ``dst[j] (+)= src[i] @ W`` (see `stepper`).
 Step = Callable[[int, int], None]
 
 
-def stepper(w: np.ndarray, src: np.ndarray, dst: np.ndarray, accumulate: bool) -> Step:
+def stepper(
+    w: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    accumulate: bool,
+    buffer: Callable[[int], np.ndarray] | None = None,
+) -> Step:
     """``step(i, j)`` computes ``dst[j] = src[i] @ w`` (``+=`` with ``accumulate``) for
-    the C-ordered stacks of row blocks ``src`` and ``dst``: MKL through `step_product`
-    where it gains, numpy's ``dot`` (into a scratch block, then an add) otherwise."""
-    product = step_product(w, src.shape[1], accumulate=accumulate)
+    the C-ordered stacks of row blocks ``src`` and ``dst``: MKL through
+    `packed_step_product` (``w`` packed once into memory from ``buffer``) or
+    `step_product` where it gains, numpy's ``dot`` (into a scratch block, then an
+    add) otherwise."""
+    rows = src.shape[1]
+    product = None
+    if buffer is not None:
+        product = packed_step_product(w, rows, buffer, accumulate=accumulate)
+    if product is None and rows >= MKL_MIN_ROWS:
+        product = step_product(w, rows, accumulate=accumulate)
     if product is not None:
         src_at, dst_at = row_addresses(src), row_addresses(dst)
         return lambda i, j: product(src_at[i], dst_at[j])
@@ -52,12 +79,34 @@ def stepper(w: np.ndarray, src: np.ndarray, dst: np.ndarray, accumulate: bool) -
     return step
 
 
-def scaled(w: np.ndarray, sigmoid_cols: slice, dt: Any, order: np.ndarray | None) -> np.ndarray:
-    """``w`` with its columns put in ``order`` and the sigmoid gates' halved (see the
-    module's docstring), C-ordered in ``dt``: what the forward loop multiplies by."""
-    out = np.array(w if order is None else w[:, order], dtype=dt, order="C")
-    out[:, sigmoid_cols] *= 0.5
+#: Where a weight's columns go in the kernel's order: ``(to, from, width, factor)``
+#: per block of gates, ``out[:, to:to+width] = factor * w[:, from:from+width]``.
+Blocks = tuple[tuple[int, int, int, float], ...]
+
+
+def arrange(w: np.ndarray, blocks: Blocks, out: np.ndarray) -> np.ndarray:
+    """``out`` with ``w``'s columns put in the kernel's order and scaled, block by
+    block (see `Blocks`): one pass writing straight into ``out`` (in its dtype),
+    where a gather by column index and a scaling pass would make two copies."""
+    for to, frm, width, factor in blocks:
+        src, dst = w[:, frm : frm + width], out[:, to : to + width]
+        if factor == 1:
+            np.copyto(dst, src, casting="same_kind")
+        else:
+            np.multiply(src, factor, out=dst, casting="same_kind")
     return out
+
+
+def add_back(d: np.ndarray, blocks: Blocks, grad: np.ndarray) -> None:
+    """``grad += d`` with ``d``'s columns in the kernel's order and ``grad``'s in the
+    parameter's (factors are not applied: gradients are of the weights as they are)."""
+    for to, frm, width, _ in blocks:
+        grad[..., frm : frm + width] += d[..., to : to + width]
+
+
+def unscaled(blocks: Blocks) -> Blocks:
+    """The same order with every factor 1: for multiplying by the weights as they are."""
+    return tuple((to, frm, width, 1.0) for to, frm, width, _ in blocks)
 
 
 class GatedKernel(Carries, Kernel):
@@ -70,8 +119,8 @@ class GatedKernel(Carries, Kernel):
     """
 
     watch: Callable[[np.ndarray], None] | None = None
-    #: Flush a carried gradient to zero once every value is below this many times the
-    #: dtype's smallest normal number: subnormal arithmetic costs a hundredfold.
+    #: Flush the entries of a carried gradient below this many times the dtype's
+    #: smallest normal number to zero: subnormal arithmetic costs a hundredfold.
     FLUSH = 1e6
 
     def __init__(self, node: NodeBase, sizes: Any = None, dtype: Any = np.float32) -> None:
@@ -84,6 +133,20 @@ class GatedKernel(Carries, Kernel):
     def fresh_output(self) -> bool:
         # The full-sequence forward output is a view into the cached states.
         return self.reverse or self.return_last
+
+    def _stepper(
+        self, w: np.ndarray, src: np.ndarray, dst: np.ndarray, accumulate: bool
+    ) -> tuple[Step, np.ndarray | None]:
+        """A loop's `stepper`, and the pooled memory its packed weight lives in (or
+        None): the caller recycles that once the loop is done."""
+        held: list[np.ndarray] = []
+
+        def buffer(nbytes: int) -> np.ndarray:
+            held.append(self._empty((nbytes,), np.uint8))
+            return held[-1]
+
+        step = stepper(w, src, dst, accumulate, buffer)
+        return step, (held[0] if held else None)
 
     # ----- forward ----------------------------------------------------------------
 
@@ -178,7 +241,11 @@ class GatedKernel(Carries, Kernel):
         self.watch(np.ascontiguousarray(out.transpose(1, 0, 2)))
 
     def _flush(self, *carries: np.ndarray) -> None:
-        """Zero carried gradients that have sunk into subnormal numbers (see `FLUSH`)."""
-        for c in carries:
-            if not np.abs(c).max() > float(np.finfo(c.dtype).tiny) * self.FLUSH:
-                c.fill(0)
+        """Zero the entries of carried gradients below `FLUSH` × the smallest normal
+        number: entry by entry, since in a batch some rows' gradients vanish while
+        others' do not. Every 8 steps, no value above the threshold reaches the
+        subnormal numbers in between unless it shrinks fivefold a step."""
+        for k, c in enumerate(carries):
+            small = self._kept(f"small{k}", c.shape, np.bool_)
+            np.less(np.abs(c), float(np.finfo(c.dtype).tiny) * self.FLUSH, out=small)
+            np.copyto(c, 0, where=small)

@@ -14,7 +14,13 @@ import numpy as np
 
 from specc.backend.numpy.base import colsum
 from specc.backend.numpy.blas import gemm
-from specc.backend.numpy.gated import GatedKernel, scaled, stepper
+from specc.backend.numpy.gated import Blocks, GatedKernel, arrange
+
+
+def gate_blocks(hidden: int) -> Blocks:
+    """PyTorch's (r, z, n) columns as they are, the sigmoid gates r, z halved (see
+    specc.backend.numpy.gated)."""
+    return ((0, 0, 2 * hidden, 0.5), (2 * hidden, 2 * hidden, hidden, 1.0))
 
 
 class GRU(GatedKernel):
@@ -34,14 +40,20 @@ class GRU(GatedKernel):
         xz, m = self._inputs(x, mask, dt, inplace)
         t_len, b_sz, _ = xz.shape
         sig = slice(0, 2 * hid)
-        w_in = scaled(np.concatenate((params["W_xh"], params["b_xh"][None, :])), sig, dt, None)
+        blocks = gate_blocks(hid)
+        n_in = params["W_xh"].shape[0]
+        w_in = self._kept("w_in", (n_in + 1, 3 * hid), dt)
+        arrange(params["W_xh"], blocks, w_in[:n_in])
+        arrange(params["b_xh"][None, :], blocks, w_in[n_in:])
         gates = self._projection(xz, w_in)  # (T, B, 3H): r, z, then n's input part
         hp = self._empty((t_len, b_sz, 3 * hid), dt)  # h_{t-1} @ W_hh + b_hh (r, z halved)
-        hp[...] = scaled(params["b_hh"][None, :], sig, dt, None)[0]
+        arrange(np.broadcast_to(params["b_hh"], (t_len * b_sz, 3 * hid)), blocks,
+                hp.reshape(t_len * b_sz, 3 * hid))  # fmt: skip
         hs_all = self._empty((t_len + 1, b_sz, hid), dt)
         start = self.carried_in(b_sz, hid)  # see specc.backend.carry
         hs_all[0] = 0 if start is None else start[0]
-        recur = stepper(scaled(w_hh, sig, dt, None), hs_all, hp, accumulate=True)
+        w_rec = arrange(w_hh, blocks, self._kept("w_hh", (hid, 3 * hid), dt))
+        recur, packed = self._stepper(w_rec, hs_all, hp, True)
         tmp = self._kept("tmp", (b_sz, hid), dt)
         tanh, multiply, add, subtract = np.tanh, np.multiply, np.add, np.subtract
         rz_s, rz_h = gates[:, :, sig], hp[:, :, sig]
@@ -63,6 +75,7 @@ class GRU(GatedKernel):
             add(h, n, h)
             if m is not None:
                 multiply(h, m[t], h)
+        self._recycle(packed)
         y, last = self._outputs(h_next, mask)
         if start is not None:
             self.carry = (hs_all[t_len].copy(),)
@@ -84,8 +97,9 @@ class GRU(GatedKernel):
         gh = self._empty((t_len, b_sz, 3 * hid), dt)
         gx3, gh3 = gx.reshape(t_len, b_sz, 3, hid), gh.reshape(t_len, b_sz, 3, hid)
         carry = np.zeros((1, b_sz, hid), dtype=dt)  # dL/dh_t arriving from step t+1
-        w_t = np.ascontiguousarray(np.asarray(params["W_hh"], dtype=dt).T)
-        back = stepper(w_t, gh, carry, accumulate=True)
+        w_t = self._kept("w_hh_t", params["W_hh"].shape[::-1], dt)
+        np.copyto(w_t, params["W_hh"].T, casting="same_kind")
+        back, packed = self._stepper(w_t, gh, carry, True)
         watching = self.watch is not None
         dh_all = self._empty((t_len, b_sz, hid), dt) if watching else None
         dh_one = self._kept("dh", (b_sz, hid), dt)
@@ -134,6 +148,7 @@ class GRU(GatedKernel):
                     back(t, 0)  # carry += gh_t @ W_hh.T
                     if t % 8 == 0:
                         self._flush(carry)
+        self._recycle(packed)
         if watching:
             self._hand_to_watch(dh_all, m)
 

@@ -15,13 +15,15 @@ from typing import Any
 import numpy as np
 
 from specc.backend.numpy.blas import gemm
-from specc.backend.numpy.gated import GatedKernel, scaled, stepper
+from specc.backend.numpy.gated import Blocks, GatedKernel, add_back, arrange, unscaled
 from specc.ir import ops
 
 
-def internal_order(hidden: int) -> np.ndarray:
-    """Columns of PyTorch's (i, f, g, o) blocks in the kernel's order (o, i, f, g)."""
-    return np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in (3, 0, 1, 2)])
+def gate_blocks(hidden: int) -> Blocks:
+    """PyTorch's (i, f, g, o) columns in the kernel's order (o, i, f, g), the sigmoid
+    gates o, i, f halved (see specc.backend.numpy.gated)."""
+    h = hidden
+    return ((0, 3 * h, h, 0.5), (h, 0, 2 * h, 0.5), (3 * h, 2 * h, h, 1.0))
 
 
 class LSTM(GatedKernel):
@@ -34,8 +36,8 @@ class LSTM(GatedKernel):
 
     def __init__(self, node: ops.Lstm, sizes: Any = None, dtype: Any = np.float32) -> None:
         super().__init__(node, sizes, dtype)
-        self.order = internal_order(self.hidden)
-        self.unorder = np.argsort(self.order)
+        self.blocks = gate_blocks(self.hidden)
+        self.plain = unscaled(self.blocks)
 
     def forward(self, params, state, xs, mask, train, rng, inplace=False):
         x = xs[0]
@@ -45,7 +47,11 @@ class LSTM(GatedKernel):
         xz, m = self._inputs(x, mask, dt, inplace)
         t_len, b_sz, _ = xz.shape
         sig = slice(0, 3 * hid)
-        w_in = scaled(np.concatenate((w_xh, bias[None, :])), sig, dt, self.order)
+        n_in = w_xh.shape[0]
+        w_in = self._kept("w_in", (n_in + 1, 4 * hid), dt)
+        arrange(w_xh, self.blocks, w_in[:n_in])
+        arrange(bias[None, :], self.blocks, w_in[n_in:])
+        w_rec = arrange(w_hh, self.blocks, self._kept("w_hh", (hid, 4 * hid), dt))
         gates = self._projection(xz, w_in)  # (T, B, 4H): o, i, f, g
         hs_all = self._empty((t_len + 1, b_sz, hid), dt)
         cs_all = self._empty((t_len + 1, b_sz, hid), dt)
@@ -53,7 +59,7 @@ class LSTM(GatedKernel):
         start = self.carried_in(b_sz, hid)  # see specc.backend.carry
         hs_all[0] = 0 if start is None else start[0]
         cs_all[0] = 0 if start is None else start[1]
-        recur = stepper(scaled(w_hh, sig, dt, self.order), hs_all, gates, accumulate=True)
+        recur, packed = self._stepper(w_rec, hs_all, gates, True)
         tmp = self._kept("tmp", (b_sz, hid), dt)
         # σ = tanh/2 + 1/2 on the sigmoid gates, g unchanged (x*1 + 0 is x), as two
         # passes over the whole contiguous (B, 4H) block: a pass over its strided
@@ -81,6 +87,7 @@ class LSTM(GatedKernel):
             tc = tcs[t]
             tanh(c, tc)
             multiply(o_s[t], tc, h_next[t])
+        self._recycle(packed)
         y, last = self._outputs(h_next, mask)
         if start is not None:
             self.carry = (hs_all[t_len].copy(), cs_all[t_len].copy())
@@ -99,9 +106,10 @@ class LSTM(GatedKernel):
         # dz[t]: dL/d(pre-activation) of step t's gates, o, i, f, g.
         dz = self._empty((t_len, b_sz, 4 * hid), dt)
         dz_o, dz_ifg = dz[:, :, :hid], dz[:, :, hid:].reshape(t_len, b_sz, 3, hid)
-        w_order = np.asarray(params["W_hh"], dtype=dt)[:, self.order]
+        w_t = self._kept("w_hh_t", (4 * hid, hid), dt)  # W_hh.T, rows in the kernel's order
+        arrange(params["W_hh"], self.plain, w_t.T)
         carry = np.zeros((1, b_sz, hid), dtype=dt)  # dL/dh_t arriving from step t+1
-        back = stepper(np.ascontiguousarray(w_order.T), dz, carry, accumulate=False)
+        back, packed = self._stepper(w_t, dz, carry, False)
         dc = np.zeros((b_sz, hid), dtype=dt)  # dL/dc_t, then what reaches c_{t-1}
         watching = self.watch is not None
         dh_all = self._empty((t_len, b_sz, hid), dt) if watching else None
@@ -156,6 +164,7 @@ class LSTM(GatedKernel):
                     back(t, 0)  # carry = dz_t @ W_hh.T
                     if t % flush_every == 0:
                         self._flush(carry, dc)
+        self._recycle(packed)
         if watching:
             self._hand_to_watch(dh_all, m)
 
@@ -165,11 +174,10 @@ class LSTM(GatedKernel):
         gemm(xz.reshape(rows, n_in1), flat, d_in, trans_a=True)
         d_hh = self._empty((hid, 4 * hid), dt)
         gemm(hs_all[:t_len].reshape(rows, hid), flat, d_hh, trans_a=True)
-        back_order = self.unorder
-        grads["W_xh"] += d_in[:-1, back_order]
-        grads["b"] += d_in[-1, back_order]
-        grads["W_hh"] += d_hh[:, back_order]
-        w_x = np.asarray(params["W_xh"], dtype=dt)[:, self.order]
+        add_back(d_in[:-1], self.plain, grads["W_xh"])
+        add_back(d_in[-1], self.plain, grads["b"])
+        add_back(d_hh, self.plain, grads["W_hh"])
+        w_x = arrange(params["W_xh"], self.plain, self._kept("w_x", (n_in1 - 1, 4 * hid), dt))
         dx = self._input_grad(dz, w_x)
         self._recycle(d_in, d_hh, dz, a_blk, k_blk, dh_all, zeros)
         if inplace:
