@@ -101,7 +101,8 @@ def run_one(args: argparse.Namespace, spec: Path, name: str, train: str, dev: st
     from specc.train.loop import run_task
     from specc.train.progress import PlainReporter
 
-    program = specc.load(spec)
+    # no base folder: the spec's own data file need not exist, its source is replaced
+    program = specc.loads(spec.read_text(encoding="utf-8"), str(spec))
     task = on_treebank(program.task(args.task), train, dev)
     sys.stderr.write(f"== {name} with {spec.name} (task {task.name}), {args.minutes:g} min\n")
     started = time.perf_counter()
