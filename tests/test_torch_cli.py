@@ -74,7 +74,8 @@ def test_diagnose_on_torch_measures_the_numpy_backends_gradient_flow(
     assert torch_passes
     assert close(got.pop("grad_norm"), want.pop("grad_norm"))
     for key in ("ratio_first_to_last", "decay_per_step"):
-        assert got.pop(key) == pytest.approx(want.pop(key), rel=REL)
+        g, w = got.pop(key), want.pop(key)  # None where the gradient vanished to 0
+        assert g is w is None or g == pytest.approx(w, rel=REL)
     assert got == want  # the node, its activation, the horizon, the batch...
 
 
