@@ -9,50 +9,13 @@ zero), so a reversed layer starts each row at its own last real token.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from specc.backend.carry import Carries
 from specc.backend.reference.elementwise import sigmoid
-from specc.backend.reference.op import Op
+from specc.backend.reference.rnn import Recurrent
 
 
-class _Gated(Carries, Op):
-    """What both cells share: the order of the steps, return=last, the carried state
-    (see specc.backend.carry: the states start there, not at zero), and ``watch``
-    (which receives dL/dh_t of every step as (B, T, H), zero at padded steps)."""
-
-    watch: Callable[[np.ndarray], None] | None = None
-
-    def steps(self, t_len: int) -> range:
-        return range(t_len - 1, -1, -1) if self.node.reverse else range(t_len)
-
-    def last_steps(self, mask, batch: int, t_len: int) -> np.ndarray | None:
-        """With return=last, the step whose state is returned: the last one run."""
-        if self.node.return_ == "sequence":
-            return None
-        if self.node.reverse:
-            return np.zeros(batch, dtype=int)
-        if mask is None:
-            return np.full(batch, t_len - 1)
-        return np.maximum(mask.sum(axis=1).astype(int) - 1, 0)
-
-    def upstream(self, dy: np.ndarray, last, shape: tuple[int, ...]) -> np.ndarray:
-        """dL/dh_t from above at every step: only the returned state's with return=last."""
-        if last is None:
-            return dy
-        dhs = np.zeros(shape, dy.dtype)
-        dhs[np.arange(len(last)), last] = dy
-        return dhs
-
-    @staticmethod
-    def mask_of(mask, x: np.ndarray) -> np.ndarray:
-        batch, t_len, _ = x.shape
-        return np.ones((batch, t_len), x.dtype) if mask is None else mask.astype(x.dtype)
-
-
-class Lstm(_Gated):
+class Lstm(Recurrent):
     """i, f, g, o = σ, σ, tanh, σ of x_t·W_xh + h_prev·W_hh + b (one block each);
     c_t = f⊙c_prev + i⊙g; h_t = o⊙tanh(c_t); h_0 = c_0 = 0."""
 
@@ -112,7 +75,7 @@ class Lstm(_Gated):
         return [dx]
 
 
-class Gru(_Gated):
+class Gru(Recurrent):
     """r, z = σ(x_t·W_x[rz] + b_x[rz] + h_prev·W_h[rz] + b_h[rz]);
     n = tanh(x_t·W_xn + b_xn + r⊙(h_prev·W_hn + b_hn)); h_t = (1−z)⊙n + z⊙h_prev."""
 
