@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from specc.backend.carry import Carries
-from specc.backend.numpy.base import BLOCK_SIZE, Kernel
+from specc.backend.numpy.base import BLOCK_SIZE
 from specc.backend.numpy.blas import gemm, packed_step_product, row_addresses, step_product
+from specc.backend.numpy.recurrent import RecurrentKernel
 from specc.ir.ops import NodeBase
 
 #: Loops over fewer rows multiply with numpy: at batch 1 its vector-matrix product
@@ -109,7 +109,7 @@ def unscaled(blocks: Blocks) -> Blocks:
     return tuple((to, frm, width, 1.0) for to, frm, width, _ in blocks)
 
 
-class GatedKernel(Carries, Kernel):
+class GatedKernel(RecurrentKernel):
     """The common part of `LSTM` and `GRU`: their cells fill in ``forward``/``backward``.
 
     Observing: while ``watch`` is set (see `Network.backward`), every backward
@@ -149,27 +149,6 @@ class GatedKernel(Carries, Kernel):
         return step, (held[0] if held else None)
 
     # ----- forward ----------------------------------------------------------------
-
-    def _inputs(
-        self, x: np.ndarray, mask: np.ndarray | None, dt: Any, inplace: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """``xz[t] = [x_t | 1]`` (T, B, N+1) in processing order, and the mask as
-        (T, B, 1) in the same order (or None)."""
-        if x.ndim != 3:
-            raise ValueError(f"{self.node.op} expects (batch, time, features), got {x.shape}")
-        b_sz, t_len, n_in = x.shape
-        xz = self._empty((t_len, b_sz, n_in + 1), dt)
-        xt = x.transpose(1, 0, 2)
-        xz[:, :, :n_in] = xt[::-1] if self.reverse else xt
-        xz[:, :, n_in] = 1
-        if inplace:
-            self._recycle(x)  # copied into xz; nothing else reads it
-        if mask is None:
-            return xz, None
-        if mask.shape != (b_sz, t_len):
-            raise ValueError(f"mask shape {mask.shape} does not match input {x.shape[:2]}")
-        mt = mask.T.astype(dt)
-        return xz, np.ascontiguousarray(mt[::-1] if self.reverse else mt)[:, :, None]
 
     def _projection(self, xz: np.ndarray, w_in: np.ndarray) -> np.ndarray:
         """Every step's input projection and bias, (T, B, G) in processing order."""

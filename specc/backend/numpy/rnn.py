@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from specc.backend.carry import Carries
 from specc.backend.numpy import blas
 from specc.backend.numpy.activations import activate, derivative_from_output
-from specc.backend.numpy.base import BLOCK_SIZE, Kernel, Params
+from specc.backend.numpy.base import BLOCK_SIZE, Params
 from specc.backend.numpy.blas import gemm, row_addresses, step_product, takes_step
+from specc.backend.numpy.recurrent import RecurrentKernel
 from specc.ir import ops
 
 #: Backward makes the products over all steps on a second thread (see `RNN.backward`)
@@ -32,7 +32,7 @@ BACKGROUND_MIN_WORK = 1 << 25
 BACKGROUND_CHUNK_ROWS = 512
 
 
-class RNN(Carries, Kernel):
+class RNN(RecurrentKernel):
     """``h_t = act(x_t @ W_xh + h_{t-1} @ W_hh + b)`` with ``h_0 = 0``.
 
     Under a mask, ``h_t`` at padded steps is forced to zero. Because padding
@@ -84,22 +84,15 @@ class RNN(Carries, Kernel):
         inplace: bool = False,
     ) -> tuple[np.ndarray, Any]:
         x = xs[0]
-        if x.ndim != 3:
-            raise ValueError(f"rnn expects (batch, time, features), got shape {x.shape}")
-        b_sz, t_len, n_in = x.shape
-        hid = self.hidden
         w_xh, w_hh, bias = params["W_xh"], params["W_hh"], params["b"]
         dt = np.result_type(x.dtype, w_hh.dtype)
+        xz, m = self._inputs(x, mask, dt, inplace)
+        b_sz, t_len, n_in = x.shape
+        hid = self.hidden
 
         # xz[t] = [x_t | 1], time-major and in processing order; hs[t + 1] = h_t with
         # hs[0] = h_0 = 0. One product with [W_xh; b] puts every step's input
         # projection and bias into the slots of hs, where each step adds h_{t-1} W_hh.
-        xz = self._empty((t_len, b_sz, n_in + 1), dt)
-        xt = x.transpose(1, 0, 2)
-        xz[:, :, :n_in] = xt[::-1] if self.reverse else xt
-        xz[:, :, n_in] = 1
-        if inplace:
-            self._recycle(x)  # copied into xz; nothing else reads it
         hs_all = self._empty((t_len + 1, b_sz, hid), dt)
         start = self.carried_in(b_sz, hid)  # see specc.backend.carry
         hs_all[0] = 0 if start is None else start[0]
@@ -107,15 +100,6 @@ class RNN(Carries, Kernel):
         rows = t_len * b_sz
         gemm(xz.reshape(rows, n_in + 1), w_in, hs_all[1:].reshape(rows, hid))
         w_rec = w_hh.astype(dt, copy=False)
-
-        m = None
-        if mask is not None:
-            if mask.shape != (b_sz, t_len):
-                raise ValueError(f"mask shape {mask.shape} does not match input {x.shape[:2]}")
-            mt = mask.T.astype(dt)
-            if self.reverse:
-                mt = mt[::-1]
-            m = np.ascontiguousarray(mt)[:, :, None]  # (T, B, 1)
 
         # With MKL (see specc.backend.numpy.blas), h_{t-1} W_hh is added to the projection
         # in h_t's slot by the product itself. numpy's np.dot (cheaper than np.matmul
