@@ -1,4 +1,5 @@
-"""The simple recurrent layer, unrolled step by step so autograd sees every state."""
+"""The recurrent layers' shared base (step order, return=last, PyTorch's fused modules)
+and the simple rnn, unrolled step by step so autograd sees every state."""
 
 from __future__ import annotations
 
@@ -23,24 +24,20 @@ def act(name: str, slope: float, a):
     return torch.where(a > 0, a, slope * a)  # leaky_relu
 
 
-class Rnn(Carries, Op):
-    """h_t = act(x_t·W_xh + h_{t−1}·W_hh + b), h_0 = 0; reversed, h_{t+1} feeds h_t.
+class Recurrent(Carries, Op):
+    """What every recurrent layer shares: the order of the steps, return=last, the
+    fused path, and ``watch`` (which the network feeds dL/dh_t from the cached states).
 
-    As in `specc.backend.reference.rnn`: a padded step's state is zero, so a
-    reversed row starts from zero at its last real token. The cache is the list of
-    hidden-state tensors in time order, so that `_backward` can ask autograd for
-    dL/dh_t when ``watch`` is set.
-
-    ``fused`` (set by the network for its fast paths, never for `trace`) runs an
-    unmasked tanh or relu layer as one call to PyTorch's own RNN (cuDNN on a GPU),
-    which computes the same recurrence without a Python loop but keeps no
-    per-step states to watch.
-
-    A carried state (see specc.backend.carry) comes in and goes out as NumPy
-    arrays: it is detached between passes, so no gradient crosses a window.
+    The cache is the list of hidden-state tensors in time order, so that
+    `Network._backward` can ask autograd for dL/dh_t. A carried state (see
+    specc.backend.carry) starts the states and is detached between passes.
     """
 
     fusable: ClassVar[bool] = True
+    #: The PyTorch module that runs the same cell, and the parameter names whose
+    #: values become its ``bias_ih_l0`` and ``bias_hh_l0`` (None: zeros).
+    torch_cell: ClassVar[str]
+    biases: ClassVar[tuple[str, str | None]]
     watch: Callable[[np.ndarray], None] | None = None
 
     def steps(self, t_len: int) -> range:
@@ -49,69 +46,112 @@ class Rnn(Carries, Op):
 
     def forward(self, params, state, xs, mask, train, rng, fused: bool = False):
         (x,) = xs
-        name = self.node.activation.name
+        start = carried_tensors(self, x, params["W_hh"].shape[0])
+        if fused and mask is None and self.fuses():
+            return self._fused(params, x, start), None
+        hs, final = self.unroll(params, x, mask, start)
+        if start is not None:
+            self.carry = carried_out(*final)
+        return self._output(hs, mask), hs
+
+    def unroll(self, params, x, mask, start) -> tuple[list[Any], tuple[Any, ...]]:
+        """Every step's hidden state (B, H) in time order, and the final states (h
+        first), from ``start`` (None: zeros)."""
+        raise NotImplementedError
+
+    def fuses(self) -> bool:
+        """Whether PyTorch's own module computes this layer (the rnn's tanh and relu)."""
+        return True
+
+    def module_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``torch.nn.<torch_cell>`` beyond the shapes."""
+        return {}
+
+    def _output(self, hs: list[Any], mask) -> Any:
+        """The whole sequence, or with return=last the state of the last step run."""
+        if self.node.return_ == "sequence":
+            return torch.stack(hs, dim=1)
+        if self.node.reverse:
+            return hs[0]
+        if mask is None:
+            return hs[-1]
+        batch = hs[0].shape[0]
+        last = (mask.sum(dim=1).long() - 1).clamp(min=0)
+        return torch.stack(hs, dim=1)[torch.arange(batch, device=hs[0].device), last]
+
+    def _fused(self, params, x, start=None) -> Any:
+        """The whole layer through PyTorch's cell (no mask: every step is real), from
+        the carried state ``start`` when given."""
+        w_xh, w_hh = params["W_xh"], params["W_hh"]
+        if self.node.reverse:
+            x = torch.flip(x, dims=[1])
+        input_bias, hidden_bias = self.biases
+        b_ih = params[input_bias]
+        weights = {
+            "weight_ih_l0": w_xh.t().contiguous(),
+            "weight_hh_l0": w_hh.t().contiguous(),
+            "bias_ih_l0": b_ih,
+            "bias_hh_l0": torch.zeros_like(b_ih) if hidden_bias is None else params[hidden_bias],
+        }
+        module = self._module(x, w_hh.shape[0])
+        if start is None:
+            ys, _ = torch.func.functional_call(module, weights, (x,))
+        else:
+            hx = tuple(s[None] for s in start)  # (1, B, H): one layer, one direction
+            hx = hx if len(hx) > 1 else hx[0]
+            ys, final = torch.func.functional_call(module, weights, (x, hx))
+            finals = final if isinstance(final, tuple) else (final,)
+            self.carry = carried_out(*(s[0] for s in finals))
+        if self.node.return_ == "last":
+            return ys[:, -1]
+        return torch.flip(ys, dims=[1]) if self.node.reverse else ys
+
+    def _module(self, x, hidden: int) -> Any:
+        """A PyTorch cell of this layer's shape on x's device, built without
+        initialising weights (its own are never used: `_fused` passes ours)."""
+        key = (x.device, x.dtype, hidden)
+        cached = getattr(self, "_torch_module", None)
+        if cached is None or cached[0] != key:
+            cls = getattr(torch.nn, self.torch_cell)
+            module = cls(
+                x.shape[-1], hidden, batch_first=True, device="meta", **self.module_options()
+            )
+            self._torch_module = (key, module.to_empty(device=x.device).to(x.dtype))
+        return self._torch_module[1]
+
+
+class Rnn(Recurrent):
+    """h_t = act(x_t·W_xh + h_{t−1}·W_hh + b), h_0 = 0; reversed, h_{t+1} feeds h_t.
+
+    As in `specc.backend.reference.rnn`: a padded step's state is zero, so a
+    reversed row starts from zero at its last real token. ``fused`` runs an
+    unmasked tanh or relu layer as one call to PyTorch's own RNN (cuDNN on a GPU).
+    """
+
+    torch_cell = "RNN"
+    biases = ("b", None)
+
+    def fuses(self) -> bool:
+        return self.node.activation.name in ("tanh", "relu")
+
+    def module_options(self) -> dict[str, Any]:
+        return {"nonlinearity": self.node.activation.name}
+
+    def unroll(self, params, x, mask, start) -> tuple[list[Any], tuple[Any, ...]]:
+        name, slope = self.node.activation.name, self.node.activation.leak
         w_xh, w_hh, b = params["W_xh"], params["W_hh"], params["b"]
         batch, t_len, _ = x.shape
-        start = carried_tensors(self, x, w_hh.shape[0])
-        if fused and mask is None and name in ("tanh", "relu"):
-            return self._fused(params, x, start), None
-        slope = self.node.activation.leak
-        xw = x @ w_xh + b  # every step's input projection in one product
         h = torch.zeros((batch, w_hh.shape[0]), dtype=x.dtype, device=x.device)
         if start is not None:
             (h,) = start
+        xw = x @ w_xh + b  # every step's input projection in one product
         hs: list[Any] = [None] * t_len
         for t in self.steps(t_len):
             h = act(name, slope, xw[:, t] + h @ w_hh)
             if mask is not None:
                 h = h * mask[:, t, None]
             hs[t] = h
-        if start is not None:
-            self.carry = carried_out(h)
-        if self.node.return_ == "sequence":
-            return torch.stack(hs, dim=1), hs
-        if self.node.reverse:
-            return hs[0], hs
-        if mask is None:
-            return hs[-1], hs
-        last = (mask.sum(dim=1).long() - 1).clamp(min=0)
-        return torch.stack(hs, dim=1)[torch.arange(batch, device=x.device), last], hs
-
-    def _fused(self, params, x, start=None):
-        """The whole layer through torch's RNN op (no mask: every step is real), from
-        the carried state ``start`` when given."""
-        w_xh, w_hh, b = params["W_xh"], params["W_hh"], params["b"]
-        if self.node.reverse:
-            x = torch.flip(x, dims=[1])
-        module = self._module(x, w_hh.shape[0])
-        weights = {
-            "weight_ih_l0": w_xh.t().contiguous(),
-            "weight_hh_l0": w_hh.t().contiguous(),
-            "bias_ih_l0": b,
-            "bias_hh_l0": torch.zeros_like(b),
-        }
-        args = (x,) if start is None else (x, start[0][None])
-        ys, h_n = torch.func.functional_call(module, weights, args)
-        if start is not None:
-            self.carry = carried_out(h_n[0])
-        if self.node.return_ == "last":
-            return ys[:, -1]
-        return torch.flip(ys, dims=[1]) if self.node.reverse else ys
-
-    def _module(self, x, hidden: int):
-        """A torch RNN of this layer's shape, on x's device; its own weights are never used."""
-        key = (x.device, x.dtype, hidden)
-        cached = getattr(self, "_torch_rnn", None)
-        if cached is None or cached[0] != key:
-            module = torch.nn.RNN(
-                x.shape[-1],
-                hidden,
-                nonlinearity=self.node.activation.name,
-                batch_first=True,
-                device="meta",
-            )
-            self._torch_rnn = (key, module.to_empty(device=x.device).to(x.dtype))
-        return self._torch_rnn[1]
+        return hs, (h,)
 
 
 def carried_tensors(kernel: Carries, x, hidden: int) -> tuple[Any, ...] | None:
