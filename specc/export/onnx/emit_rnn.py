@@ -12,11 +12,13 @@ h_t = act(x_t·W_xh + h_{t∓1}·W_hh + b)·m_t, exactly as specc runs it.
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
 from specc.export import ExportError
-from specc.export.onnx.builder import Emit, GraphBuilder
+from specc.export.onnx.builder import Emit
 from specc.export.onnx.emit_elementwise import activation
+from specc.export.onnx.emit_scan import Cell, Step, scan
+from specc.ir.ops import Activation
 
 #: specc's activation name -> the name in RNN's ``activations`` attribute
 RNN_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "leaky_relu": "LeakyRelu"}
@@ -39,7 +41,7 @@ def uses_rnn_operator(dtype: np.dtype, recurrence: str) -> bool:
 def rnn(e: Emit) -> str:
     if uses_rnn_operator(e.g.dtype, e.recurrence):
         return _rnn_operator(e)
-    return _scan(e)
+    return scan(e, "b", ["W_hh"], ["h"], _rnn_cell(e.node.activation))  # type: ignore[attr-defined]
 
 
 def _rnn_operator(e: Emit) -> str:
@@ -84,63 +86,13 @@ def operator_outputs(e: Emit, op_type: str, inputs: list[str], attrs: dict) -> s
     return g.op("Transpose", [y], h, out=e.out, perm=[1, 0, 2])
 
 
-def _scan(e: Emit) -> str:
-    g, h, node = e.g, e.node.name, e.node
-    hidden = e.params["W_hh"].shape[0]
-    xw = g.op("MatMul", [e.xs[0], g.weight(f"{h}.W_xh", e.params["W_xh"])], h)
-    xw = g.op("Add", [xw, g.weight(f"{h}.b", e.params["b"])], h)  # (B, T, H), every step at once
-    w_hh = g.weight(f"{h}.W_hh", e.params["W_hh"])
-    body = g.child()
-    step_inputs, step_outputs = _step(body, e, w_hh, hidden)
-    scanned = [xw] if e.mask is None else [xw, e.mask]
-    rev = int(node.reverse)  # type: ignore[attr-defined]
-    last, hs = g.fresh(f"{h}.h_last"), g.fresh(f"{h}.hs")
-    g.op_outputs(
-        "Scan",
-        [e.initial(0, hidden), *scanned],
-        [last, hs],
-        h,
-        body=body.graph(f"{h}_step", step_inputs, step_outputs),
-        num_scan_inputs=len(scanned),
-        scan_input_axes=[1] * len(scanned),
-        scan_input_directions=[rev] * len(scanned),
-        scan_output_axes=[1],
-        scan_output_directions=[rev],
-    )
-    e.final(0, last)
-    if node.return_ == "sequence":  # type: ignore[attr-defined]
-        return g.op("Identity", [hs], h, out=e.out)
-    if rev or e.lengths is None:  # the last step run is the state returned
-        return g.op("Identity", [last], h, out=e.out)
-    return state_at_last_token(g, hs, e.lengths, hidden, h, e.out)
+def _rnn_cell(act: Activation) -> Cell:
+    """The Scan body's step of an rnn with activation ``act``:
+    h_t = act(xw_t + h_prev·W_hh), zero when padded."""
 
+    def step(s: Step, prev: list[str], xw_t: str) -> list[str]:
+        (h_prev,) = prev
+        pre = s.op("Add", xw_t, s.op("MatMul", h_prev, s.w["W_hh"]))
+        return [s.masked(activation(s.body, act.name, act.leak, pre, s.h, None))]
 
-def state_at_last_token(
-    g: GraphBuilder, hs: str, lengths: str, hidden: int, h: str, out: str
-) -> str:
-    """(B, H): each row's state at its last real token, hs[b, max(lengths[b] − 1, 0)],
-    what a forward recurrent layer over a padded batch returns with return=last."""
-    step = g.op("Max", [g.op("Sub", [lengths, g.ints(1)], h), g.ints(0)], h)
-    index = g.op("Unsqueeze", [step, g.ints(1, 2)], h)
-    index = g.op("Expand", [index, g.ints(1, 1, hidden)], h)  # (B, 1, H)
-    picked = g.op("GatherElements", [hs, index], h, axis=1)
-    return g.op("Squeeze", [picked, g.ints(1)], h, out=out)
-
-
-def _step(body: GraphBuilder, e: Emit, w_hh: str, hidden: int) -> tuple[list, list]:
-    """One step's body, its inputs and outputs: (h_prev, xw_t[, m_t]) -> (h_t, y_t),
-    the state carried on and the step's output (the same values)."""
-    h, act = e.node.name, e.node.activation  # type: ignore[attr-defined]
-    prev, xw_t = body.fresh(f"{h}.h_prev"), body.fresh(f"{h}.xw_t")
-    inputs = [
-        helper.make_tensor_value_info(prev, body.elem, ["batch", hidden]),
-        helper.make_tensor_value_info(xw_t, body.elem, ["batch", hidden]),
-    ]
-    pre = body.op("Add", [xw_t, body.op("MatMul", [prev, w_hh], h)], h)
-    state = activation(body, act.name, act.leak, pre, h, None)
-    if e.mask is not None:
-        m_t = body.fresh(f"{h}.m_t")
-        inputs.append(helper.make_tensor_value_info(m_t, body.elem, ["batch", 1]))
-        state = body.op("Mul", [state, m_t], h)  # a padded step's state is zero
-    outs = [body.op("Identity", [state], f"{h}.h_t"), body.op("Identity", [state], f"{h}.y_t")]
-    return inputs, [helper.make_tensor_value_info(n, body.elem, ["batch", hidden]) for n in outs]
+    return step
