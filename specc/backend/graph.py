@@ -92,6 +92,8 @@ class Network:
         self._allocate()
         self.rng = np.random.default_rng([seed, 1])  # dropout's stream
         self._spelled = sorted({self._spelling(n) for n in model.nodes if n.op == "spell"})
+        #: node name -> the values its kernel takes (see `_reads`), worked out once
+        self.reads: dict[str, list[str]] = {n.name: self._reads(n) for n in model.nodes}
 
     # ----- construction ------------------------------------------------------------
 

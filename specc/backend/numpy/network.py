@@ -85,7 +85,7 @@ class Network(GraphNetwork):
             (
                 n.name,
                 self.kernels[n.name],
-                tuple(self._reads(n)),
+                tuple(self.reads[n.name]),
                 self._node_params.get(n.name, {}),
                 self._node_state[n.name],
                 self._node_grads.get(n.name, {}),
@@ -95,7 +95,7 @@ class Network(GraphNetwork):
         ]
         readers: dict[str, list[int]] = {}
         for i, n in enumerate(nodes):
-            for src in self._reads(n):
+            for src in self.reads[n.name]:
                 readers.setdefault(src, []).append(i)
         self._readers = readers
         self._last_use = {src: idx[-1] for src, idx in readers.items()}

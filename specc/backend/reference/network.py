@@ -56,7 +56,7 @@ class Network(GraphNetwork):
         for node in self.model.nodes:
             if node.name == stop_before:
                 continue
-            xs = [values[name] for name in self._reads(node)]
+            xs = [values[name] for name in self.reads[node.name]]
             # The mask applies to ops on sequences only.
             timed = any(self.model.shape_of(name).has_time for name in node.inputs)
             values[node.name], caches[node.name] = self.kernels[node.name].forward(
@@ -82,6 +82,6 @@ class Network(GraphNetwork):
                 dy,
                 self._node_grads.get(node.name, {}),
             )
-            for src, dx in zip(self._reads(node), dxs, strict=True):
+            for src, dx in zip(self.reads[node.name], dxs, strict=True):
                 if dx is not None:
                     grads[src] = grads[src] + dx if src in grads else dx

@@ -212,7 +212,7 @@ class Network(GraphNetwork):
             args = (
                 params.get(node.name, {}),
                 self._node_state[node.name],
-                [values[name] for name in self._reads(node)],
+                [values[name] for name in self.reads[node.name]],
                 mask_t if self._timed[node.name] else None,
                 train,
                 self.rng,
