@@ -33,11 +33,9 @@ def show_metrics(result: RunResult) -> None:
         table.add_column("test", justify="right")
     val = m.get("val", {})
     names = [k for k, v in val.items() if isinstance(v, float)]
-    labels = {
-        "loss": "loss (nats)",
-        "bits_per_char": "bits/char",
-        "unseen_accuracy": "accuracy on unseen words",
-    }
+    from specc.train.progress import METRIC_WORDS
+
+    labels = {**METRIC_WORDS, "loss": "loss (nats)"}
     for name in names:
         label = labels.get(name, name)
         if name == "loss" and result.task.loss == "mse":
