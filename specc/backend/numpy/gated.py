@@ -122,6 +122,8 @@ class GatedKernel(RecurrentKernel):
     #: Flush the entries of a carried gradient below this many times the dtype's
     #: smallest normal number to zero: subnormal arithmetic costs a hundredfold.
     FLUSH = 1e6
+    #: ... every this many steps of backward (see `_flush`).
+    FLUSH_EVERY = 8
 
     def __init__(self, node: NodeBase, sizes: Any = None, dtype: Any = np.float32) -> None:
         super().__init__(node, sizes, dtype)
@@ -222,7 +224,7 @@ class GatedKernel(RecurrentKernel):
     def _flush(self, *carries: np.ndarray) -> None:
         """Zero the entries of carried gradients below `FLUSH` × the smallest normal
         number: entry by entry, since in a batch some rows' gradients vanish while
-        others' do not. Every 8 steps, no value above the threshold reaches the
+        others' do not. Every `FLUSH_EVERY` (8) steps, no value above the threshold reaches the
         subnormal numbers in between unless it shrinks fivefold a step."""
         for k, c in enumerate(carries):
             small = self._kept(f"small{k}", c.shape, np.bool_)

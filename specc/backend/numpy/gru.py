@@ -146,7 +146,7 @@ class GRU(GatedKernel):
                 if t:
                     multiply(dh, Z[k], carry[0])
                     back(t, 0)  # carry += gh_t @ W_hh.T
-                    if t % 8 == 0:
+                    if t % self.FLUSH_EVERY == 0:
                         self._flush(carry)
         self._recycle(packed)
         if watching:

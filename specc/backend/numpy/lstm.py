@@ -127,7 +127,7 @@ class LSTM(GatedKernel):
         lo[:, : 3 * hid], lo[:, 3 * hid :] = 1, 0
         hi[:, : 3 * hid], hi[:, 3 * hid :] = 0, 1
         add, multiply = np.add, np.multiply
-        flush_every = 8
+        flush_every = self.FLUSH_EVERY
         carry_h, dc_3 = carry[0], dc[:, None, :]  # views made once, not once a step
         for start in reversed(range(0, t_len, span)):
             stop = min(start + span, t_len)
