@@ -35,7 +35,7 @@ def default_context(model: Model) -> str:
     """How a model samples unless told: stepped, whenever its layers allow it. For a
     model trained on windows from zero state too: read as one carried stream, such a
     model scores better held-out bits per character than window by window
-    (benchmarks/bench_carry.py: 1.943 against 2.000 for specs/char_lstm.spec after
+    (benchmarks/bench_carry.py: 1.899 against 1.966 for specs/char_lstm.spec after
     two minutes' training, 2.141 against 2.189 for char_rnn.spec after 40 s), and
     each character costs one step instead of `seq_len`."""
     return "step" if can_step(model) else "window"
